@@ -1,0 +1,204 @@
+"""``adcgan bench`` (run a grid), ``adcgan bench report`` (render tables) and ``adcgan bench status``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from adcgan.bench.executors import RayMissingError, Runner
+from adcgan.bench.grid import PRESETS, SCHEMES, GridSpec, expand, get_budget
+
+DEFAULTS: dict[str, Any] = {
+    "detectors": "adcgan", "datasets": "fashion-mnist", "schemes": "one-vs-all", "classes": "all", "seeds": "0",
+    "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0, "gpus_per_run": 0.0,
+    "test_set": "standard", "preprocess": "paper"}
+LIST_KEYS = ("detectors", "datasets", "schemes", "seeds")
+
+
+def _grid_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML or YAML file with any of these settings (flags override it)")
+    p.add_argument("--detectors", help="comma list, e.g. adcgan,alad (default adcgan)")
+    p.add_argument("--datasets", help="comma list, e.g. fashion-mnist,mnist (default fashion-mnist)")
+    p.add_argument("--schemes", help=f"comma list of {', '.join(SCHEMES)} (default one-vs-all; CatsVsDogs always "
+                                     "runs cats-vs-dogs)")
+    p.add_argument("--classes", help="'all' (default) or a comma list of indices/names, e.g. 1,2 or trouser")
+    p.add_argument("--seeds", help="comma list of seeds (default 0)")
+    p.add_argument("--preset", help=f"budget preset: {', '.join(PRESETS)} or one defined in --config "
+                                    "(default quick); the flags below override it")
+    p.add_argument("--epochs", type=int, help="main epochs (overrides the preset)")
+    p.add_argument("--warmup-epochs", type=int, help="warm-up epochs (overrides the preset)")
+    p.add_argument("--batch-size", type=int, help="training batch size (overrides the preset)")
+    p.add_argument("--max-train-images", type=int, help="training image cap (overrides the preset)")
+    p.add_argument("--max-test-images", type=int, help="stratified test subset size (overrides the preset)")
+    p.add_argument("--test-set", choices=("standard", "paper"), help="see adcgan train --help (default standard)")
+    p.add_argument("--preprocess", choices=("paper", "none"), help="default paper")
+    p.add_argument("--set", action="append", default=None, metavar="KEY=VALUE", help="detector setting, repeatable")
+
+
+def _exec_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="study database (SQLite), created if missing; rerun to resume")
+    p.add_argument("--out-root", help="run folders go here (default: <db stem>_runs next to the DB)")
+    p.add_argument("--executor", choices=("local", "ray"), help="local (default) or ray")
+    p.add_argument("--workers", type=int, help="local: N runs in parallel processes (default 1: sequential)")
+    p.add_argument("--address", help="ray: 'auto' or ray://host:port of an existing cluster (default: start "
+                                     "a local Ray instance)")
+    p.add_argument("--cpus-per-run", type=float, help="ray: CPUs requested per run (default 1)")
+    p.add_argument("--gpus-per-run", type=float, help="ray: GPUs per run, fractions allowed, e.g. 0.25 (default 0)")
+    p.add_argument("--num-cpus", type=int, help="ray without --address: CPUs of the local instance")
+    p.add_argument("--num-threads", type=int, help="torch threads per run (default: cores / workers)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps (not part of a run's identity)")
+    p.add_argument("--data-dir", help="folder holding the data set(s)")
+    p.add_argument("--no-retry-failed", action="store_true", help="leave failed runs failed")
+    p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``bench`` (with ``report`` and ``status``) to the ``adcgan`` subcommands."""
+    b = subparsers.add_parser("bench", help="resumable benchmark grid in a SQLite study DB (also: bench report, "
+                                            "bench status)", description="Run a grid of experiments; rerun the same "
+                              "command to resume. 'adcgan bench report --db F --out D' renders the tables.")
+    _grid_flags(b)
+    _exec_flags(b)
+    sub = b.add_subparsers(dest="bench_command", metavar="{report,status}")
+    r = sub.add_parser("report", help="render Tables 1, 3, 4 and charts from a study DB")
+    r.add_argument("--db", required=True, help="study database")
+    r.add_argument("--out", required=True, help="output folder (results.md, table*.csv, chart_*.png)")
+    s = sub.add_parser("status", help="counts of runs by status")
+    s.add_argument("--db", required=True, help="study database")
+    return b
+
+
+def _as_list(v: Any) -> list[Any]:
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return [x.strip() for x in str(v).split(",") if x.strip()]
+
+
+def merged_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults <- ``--config`` file <- flags."""
+    from adcgan.cli_commands import load_config_file, parse_set
+
+    file = load_config_file(args.config) if getattr(args, "config", None) else {}
+    file = {("classes" if k == "cls" else k): v for k, v in file.items()}
+    skip = ("config", "set", "command", "bench_command")
+    flags = {k: v for k, v in vars(args).items() if v is not None and v is not False and k not in skip}
+    out = {**DEFAULTS, **file, **flags}
+    out["set"] = {**(file.get("set") or {}), **parse_set(getattr(args, "set", None) or [])}
+    return out
+
+
+def build_grid(m: dict[str, Any]) -> GridSpec:
+    """A validated :class:`GridSpec` from merged settings."""
+    from adcgan.registry import list_detectors
+
+    dets = [d.lower() for d in _as_list(m["detectors"])]
+    unknown = [d for d in dets if d not in list_detectors()]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(list_detectors())}")
+    schemes = _as_list(m["schemes"])
+    bad = [s for s in schemes if s not in SCHEMES]
+    if bad:
+        raise ValueError(f"unknown scheme(s) {', '.join(bad)}; choose from {', '.join(SCHEMES)}")
+    budget = get_budget(str(m["preset"]), m.get("presets"), **{k: m.get(k) for k in (
+        "epochs", "warmup_epochs", "batch_size", "max_train_images", "max_test_images")})
+    classes = m["classes"] if isinstance(m["classes"], list) else str(m["classes"])
+    data_dir = os.path.abspath(os.path.expanduser(str(m["data_dir"]))) if m.get("data_dir") else None
+    return GridSpec(detectors=dets, datasets=_as_list(m["datasets"]), schemes=schemes, classes=classes,
+                    seeds=[int(s) for s in _as_list(m["seeds"])], budget=budget, test_set=m["test_set"],
+                    preprocess=m["preprocess"], data_dir=data_dir, device=m.get("device"),
+                    detector_config=dict(m.get("set") or {}))
+
+
+def make_executor(m: dict[str, Any], runner: Runner | None, progress: bool) -> Any:
+    """The executor asked for by the settings."""
+    from adcgan.bench import executors as ex
+
+    threads = m.get("num_threads")
+    if m["executor"] == "ray":
+        cpus = float(m["cpus_per_run"])
+        num_cpus = m.get("num_cpus") or (int(m["workers"] * cpus) if int(m["workers"]) > 1 else None)
+        return ex.RayExecutor(m.get("address"), cpus, float(m["gpus_per_run"]), num_cpus, runner)
+    if int(m["workers"]) > 1:
+        return ex.ProcessExecutor(int(m["workers"]), runner, threads)
+    return ex.SequentialExecutor(runner, progress, threads)
+
+
+def default_out_root(db: str | Path) -> Path:
+    """``<db folder>/<db stem>_runs``."""
+    db = Path(db)
+    return db.parent / f"{db.stem}_runs"
+
+
+def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    """Run (or resume) the grid; exit 0 when every run is done, 1 when some failed."""
+    from adcgan.bench.executors import run_grid
+    from adcgan.bench.render import budget_text
+    from adcgan.bench.store import Store
+
+    m = merged_settings(args)
+    if not m.get("db"):
+        raise ValueError("adcgan bench needs --db FILE (the study database; rerun with the same file to resume)")
+    planned = expand(build_grid(m))
+    out_root = Path(m.get("out_root") or default_out_root(m["db"]))
+    keys = sorted({(p.budget_name, *[p.budget[k] for k in ("epochs", "warmup_epochs", "batch_size",
+                                                             "max_train_images", "max_test_images")])
+                   for p in planned}, key=str)
+    print(f"bench: {len(planned)} runs -> {m['db']} (run folders in {out_root})", flush=True)
+    for k in keys:
+        print(f"bench: budget {budget_text(k)}", flush=True)
+    if m.get("dry_run"):
+        for p in planned:
+            print(f"  {p.hash[:12]} {p.folder_name}")
+        return 0
+    progress = not m.get("quiet")
+    executor = make_executor(m, runner, progress)
+    store = Store(m["db"])
+    try:
+        counts = run_grid(store, planned, executor, out_root, not m.get("no_retry_failed"), progress)
+    finally:
+        store.close()
+    print("bench: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+    if counts["failed"]:
+        print(f"bench: {counts['failed']} run(s) failed (see `adcgan bench status --db {m['db']}`); rerun the same "
+              "command to retry them", file=sys.stderr)
+    return 0 if counts["done"] == len(planned) else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print counts by status, and the last error line of each failed run."""
+    from adcgan.bench.store import Store
+
+    if not Path(args.db).is_file():
+        raise FileNotFoundError(f"study database {args.db} not found")
+    store = Store(args.db)
+    try:
+        counts, rows = store.counts(), store.rows()
+    finally:
+        store.close()
+    print(f"{args.db}: {len(rows)} runs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for r in rows:
+        if r["status"] in ("failed", "running"):
+            last = (r["error"] or "").strip().splitlines()[-1:] or [f"pid {r['pid']} on {r['host']}"]
+            print(f"  {r['status']:7s} {r['hash'][:12]} {r['detector']} {r['dataset']} {r['scheme']} "
+                  f"c{r['cls']} s{r['seed']}: {last[0]}")
+    return 0
+
+
+def run_bench_command(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    """Dispatch ``adcgan bench [report|status]``; returns the exit code (2 when Ray is missing)."""
+    try:
+        if getattr(args, "bench_command", None) == "report":
+            from adcgan.bench.render import render_report
+
+            info = render_report(args.db, args.out)
+            print(f"bench report: {info['runs']} finished runs -> {info['results']}")
+            return 0
+        if getattr(args, "bench_command", None) == "status":
+            return cmd_status(args)
+        return cmd_run(args, runner)
+    except RayMissingError as exc:
+        print(f"adcgan: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,99 @@
+"""``adcgan`` command line: train, evaluate, score, info, bench."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from adcgan import __version__
+
+SCHEMES = ("one-vs-all", "all-vs-one", "cats-vs-dogs")
+RUN_FLAGS = ("detector", "dataset", "scheme", "cls", "seed", "test_set", "data_dir", "preprocess",
+             "max_test_images")
+DET_FLAGS = ("epochs", "warmup_epochs", "batch_size", "max_train_images", "device", "variant", "num_threads",
+             "latent_dim")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder holding the data set files (else ADCGAN_DATA, cache, system paths)")
+    p.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    p.add_argument("--batch-size", type=int, help="training (train) or scoring (evaluate/score) batch size")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    from adcgan.data import list_datasets
+
+    p.add_argument("--dataset", help=f"one of {', '.join(list_datasets() + ['user'])} (default fashion-mnist)")
+    p.add_argument("--scheme", choices=SCHEMES, help="protocol (default one-vs-all)")
+    p.add_argument("--class", dest="cls", help="class index or name, e.g. 1 or Trouser (default 1)")
+    p.add_argument("--seed", type=int, help="seeds split, init, z draws and scores (default 0)")
+    p.add_argument("--test-set", choices=("standard", "paper"), help="standard: test split only (default); "
+                   "paper: anomalies from train+test splits as the released code")
+    p.add_argument("--preprocess", choices=("paper", "none"), help="paper: pad+resize as the released code (default)")
+    p.add_argument("--max-test-images", type=int, help="stratified seeded test subset (budget cut, recorded)")
+    p.add_argument("--train-dir", help="dataset 'user': folder of normal training images")
+    p.add_argument("--test-normal-dir", help="dataset 'user': folder of normal test images")
+    p.add_argument("--test-anomalous-dir", help="dataset 'user': folder of anomalous test images")
+    p.add_argument("--geometry", help="folder/user data: HxWxC to resize to, one of 28x28x1, 32x32x3, 64x64x3 "
+                   "(default: the first image's size)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands train, evaluate, score, info, bench)."""
+    from adcgan.registry import list_detectors
+
+    parser = argparse.ArgumentParser(prog="adcgan", description="AD-CGAN anomaly detection (Sevyeri & Fevens 2021)")
+    parser.add_argument("--version", action="version", version=f"adcgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a detector, evaluate it on the test split, write a report folder")
+    t.add_argument("--config", help="TOML or YAML file of settings (flags override it)")
+    t.add_argument("--detector", choices=list_detectors(), help="default adcgan")
+    _data_flags(t)
+    t.add_argument("--epochs", type=int, help="main epochs (paper: 15 one-vs-all, 35 all-vs-one)")
+    t.add_argument("--warmup-epochs", type=int, help="warm-up epochs (paper: 5 one-vs-all, 15 all-vs-one)")
+    t.add_argument("--max-train-images", type=int, help="cap on training images (budget cut, recorded)")
+    t.add_argument("--variant", choices=("paper", "official"), help="adcgan: paper (default) or released-code behaviours")
+    t.add_argument("--latent-dim", type=int, help="latent size (default 100; 200 for 64x64)")
+    t.add_argument("--num-threads", type=int, help="torch CPU threads")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any detector setting, repeatable")
+    t.add_argument("--out", required=True, help="new report folder (refuses to overwrite)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    _common(t)
+    e = sub.add_parser("evaluate", help="evaluate a saved model on a protocol's test set")
+    e.add_argument("--model", required=True, help="model folder (or a run folder containing model/)")
+    e.add_argument("--config", help="TOML or YAML file of settings")
+    _data_flags(e)
+    e.add_argument("--out", required=True, help="new report folder")
+    _common(e)
+    s = sub.add_parser("score", help="score image files or folders with a saved model; writes a CSV")
+    s.add_argument("--model", required=True, help="model folder (or a run folder containing model/)")
+    s.add_argument("paths", nargs="+", help="image files and/or folders (recursed)")
+    s.add_argument("--csv", required=True, help="output CSV (refuses to overwrite)")
+    _common(s)
+    i = sub.add_parser("info", help="data sets found on this machine and available detectors")
+    _common(i)
+    _add_bench(sub)
+    return parser
+
+
+def _add_bench(sub: Any) -> None:
+    try:
+        from adcgan.bench.cli import add_bench_parser
+    except ImportError:
+        return
+    add_bench_parser(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``adcgan`` console script; returns the exit code."""
+    from adcgan.cli_commands import COMMANDS, run_guarded
+
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    return run_guarded(handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Handlers of the ``adcgan`` subcommands and their config resolution."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from adcgan.cli import DET_FLAGS, RUN_FLAGS
+
+PAPER_EPOCHS = {"all-vs-one": (35, 15)}   # (epochs, warm-up); every other scheme: (15, 5) (Appendix A.3)
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Read a TOML (.toml) or YAML (.yaml/.yml) settings file into a flat dict (``-`` -> ``_``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file {p} not found")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        data = tomllib.loads(text)
+    elif p.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        raise ValueError(f"config file {p} must end in .toml, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {p} must hold a table/mapping of settings")
+    return {("cls" if k == "class" else k.replace("-", "_")): v for k, v in data.items()}
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``["lam=0.2", "variant=official"]`` -> ``{"lam": 0.2, "variant": "official"}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip().replace("-", "_")] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip().replace("-", "_")] = v
+    return out
+
+
+def _merged(args: argparse.Namespace) -> dict[str, Any]:
+    file = load_config_file(args.config) if getattr(args, "config", None) else {}
+    flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "set", "command")}
+    merged = {"detector": "adcgan", "dataset": "fashion-mnist", "scheme": "one-vs-all", "cls": 1, "seed": 0,
+              "test_set": "standard", "preprocess": "paper", **file, **flags}
+    merged["set"] = {**file.get("set", {}), **parse_set(getattr(args, "set", []) or [])}
+    return merged
+
+
+def _user_dirs(m: dict[str, Any]) -> dict[str, Any] | None:
+    if m["dataset"] != "user":
+        return None
+    missing = [f"--{k.replace('_', '-')}" for k in ("train_dir", "test_normal_dir", "test_anomalous_dir") if not m.get(k)]
+    if missing:
+        raise ValueError(f"dataset 'user' needs {', '.join(missing)}")
+    return {"train": m["train_dir"], "test_normal": m["test_normal_dir"], "test_anomalous": m["test_anomalous_dir"]}
+
+
+def _geometry(value: Any) -> list[int] | None:
+    if value is None:
+        return None
+    geo = str(value).lower().split("x") if not isinstance(value, list) else [str(v) for v in value]
+    if len(geo) != 3 or not all(g.isdigit() for g in geo) or geo[2] not in ("1", "3"):
+        raise ValueError(f"--geometry must look like 28x28x1, 32x32x3 or 64x64x3, got {value!r}")
+    return [int(g) for g in geo]
+
+
+def resolve_run_spec(args: argparse.Namespace, training: bool = True) -> Any:
+    """Flags > config file > defaults -> a validated :class:`RunSpec`."""
+    from adcgan.experiment import RunSpec
+    from adcgan.registry import get_detector_class
+
+    m = _merged(args)
+    run = {k: m[k] for k in RUN_FLAGS if k in m}
+    run["user_dirs"] = _user_dirs(m)
+    run["geometry"] = _geometry(m.get("geometry"))
+    if isinstance(run.get("cls"), str) and run["cls"].lstrip("-").isdigit():
+        run["cls"] = int(run["cls"])
+    det_cfg = {k: m[k] for k in DET_FLAGS if m.get(k) is not None}
+    det_cfg.update(m["set"])
+    if training:
+        ep, wu = PAPER_EPOCHS.get(m["scheme"], (15, 5))
+        det_cfg.setdefault("epochs", ep)
+        det_cfg.setdefault("warmup_epochs", wu)
+        fields = get_detector_class(run["detector"]).Config.field_names()
+        bad = sorted(set(det_cfg) - set(fields))
+        if bad:
+            raise ValueError(f"unknown setting(s) for {run['detector']}: {', '.join(bad)}")
+    return RunSpec(detector_config=det_cfg, **run)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``adcgan train``."""
+    from adcgan.experiment import metrics_line, run_experiment
+
+    spec = resolve_run_spec(args)
+    metrics = run_experiment(spec, Path(args.out), resume=args.resume, progress=not args.quiet)
+    _summary(metrics, args.out)
+    print(metrics_line(metrics))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``adcgan evaluate``."""
+    from adcgan.experiment import evaluate_saved, metrics_line
+
+    spec = resolve_run_spec(args, training=False)
+    metrics = evaluate_saved(args.model, spec, args.out, device=args.device, batch_size=args.batch_size,
+                             progress=not args.quiet)
+    _summary(metrics, args.out)
+    print(metrics_line(metrics))
+    return 0
+
+
+def _summary(m: dict[str, Any], out: str) -> None:
+    auc = m.get("roc_auc")
+    comps = " ".join(f"{k}={v:.4f}" for k, v in (m.get("component_auroc") or {}).items() if v is not None)
+    print(f"ROC-AUC {auc:.4f}" if auc is not None else "ROC-AUC n/a (one class only)", f"AP {m.get('average_precision')}",
+          f"| components: {comps}" if comps else "", f"| report: {out}", file=sys.stderr)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """``adcgan score``: model + images -> CSV (id, score, anomaly flag, components)."""
+    from adcgan.data import load_image_files
+    from adcgan.detectors.base import BaseDetector
+    from adcgan.report import write_scores_csv
+
+    out = Path(args.csv)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; choose another --csv path")
+    model = Path(args.model)
+    model = model / "model" if (model / "model" / "config.json").exists() else model
+    det = BaseDetector.load(model, device=args.device)
+    images, ids = load_image_files([Path(p) for p in args.paths], tuple(det.geometry), det.preprocess)
+    comps = det.score_components(images, batch_size=args.batch_size, progress=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_scores_csv(out, ids, None, comps, det.threshold)
+    n_anom = int((comps["score"] > det.threshold).sum()) if det.threshold is not None else None
+    print(json.dumps({"images": len(ids), "anomalies": n_anom, "threshold": det.threshold, "csv": str(out)}))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``adcgan info``: data sets found, detectors, devices."""
+    import torch
+
+    from adcgan.data import find_dataset, list_datasets
+    from adcgan.registry import list_detectors
+    from adcgan.utils import resolve_device
+
+    print(f"adcgan {__import__('adcgan').__version__}, torch {torch.__version__}, "
+          f"device auto -> {resolve_device('auto')}")
+    print("detectors: " + ", ".join(list_detectors()))
+    print("data sets:")
+    for name in list_datasets():
+        where = find_dataset(name, args.data_dir) if args.data_dir else find_dataset(name)
+        print(f"  {name:14s} {where if where else 'not found (downloaded on first use where a source exists)'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``adcgan bench ...`` (delegates to :mod:`adcgan.bench.cli`)."""
+    from adcgan.bench.cli import run_bench_command
+
+    return run_bench_command(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, "evaluate": cmd_evaluate, "score": cmd_score, "info": cmd_info, "bench": cmd_bench}
+
+
+def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a handler; turn expected failures into one clear message and a non-zero exit code."""
+    from adcgan.data import DataError
+    from adcgan.detectors.base import CheckpointError
+    from adcgan.training import TrainingDivergedError
+
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("adcgan: interrupted; the last epoch checkpoint is kept (train again with --resume)", file=sys.stderr)
+        return 130
+    except (DataError, CheckpointError, TrainingDivergedError, FileExistsError, FileNotFoundError,
+            ValueError, TypeError, RuntimeError) as exc:
+        print(f"adcgan: error: {exc}", file=sys.stderr)
+        return 2

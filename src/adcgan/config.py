@@ -1,0 +1,97 @@
+"""Configuration dataclasses stored inside every checkpoint (nanoGPT style).
+
+A detector's config is a flat dataclass of JSON-friendly values, so that
+``config.json`` next to the weights is enough to rebuild the networks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class DetectorConfig:
+    """Settings shared by every detector (training loop, scoring, threshold).
+
+    Attributes:
+        epochs: Main training epochs (Appendix A.3: 15 one-vs-all, 35 all-vs-one).
+        warmup_epochs: Extra warm-up epochs run first (AE warm-up for AD-CGAN: 5 / 15).
+        batch_size: Training mini-batch size (paper: 32).
+        seed: Seeds init, batch order, z draws and the validation split.
+        device: ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+        latent_dim: Latent size; ``None`` = 100, or 200 for 64x64 images (paper).
+        geometry: ``(H, W, C)`` of the input images; filled in by ``fit``.
+        val_fraction: Normal images held out by ``fit`` when no validation set is given.
+        threshold_quantile: Quantile of normal validation scores used as the anomaly threshold.
+        score_batch_size: Batch size for scoring (scores do not depend on it).
+        max_train_images: Optional cap on training images (a recorded budget cut).
+        num_threads: torch CPU threads; ``None`` leaves torch's default.
+    """
+
+    epochs: int = 15
+    warmup_epochs: int = 5
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    latent_dim: int | None = None
+    geometry: tuple[int, int, int] | None = None
+    val_fraction: float = 0.1
+    threshold_quantile: float = 0.95
+    score_batch_size: int = 256
+    max_train_images: int | None = None
+    num_threads: int | None = None
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with one clear message for an invalid setting."""
+        checks = [
+            (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
+            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.epochs + self.warmup_epochs > 0, "epochs + warmup_epochs must be > 0"),
+            (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
+            (self.score_batch_size >= 1, f"score_batch_size must be >= 1, got {self.score_batch_size}"),
+            (0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}"),
+            (0.0 < self.threshold_quantile <= 1.0,
+             f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}"),
+            (self.max_train_images is None or self.max_train_images >= 2,
+             f"max_train_images must be >= 2, got {self.max_train_images}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+    @property
+    def z_dim(self) -> int:
+        """Latent size actually used: explicit, else 200 for 64x64 and 100 otherwise."""
+        if self.latent_dim is not None:
+            return int(self.latent_dim)
+        return 200 if self.geometry is not None and self.geometry[0] >= 64 else 100
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        if d.get("geometry") is not None:
+            d["geometry"] = list(d["geometry"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DetectorConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys raise ``TypeError``."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise TypeError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)}")
+        d = dict(d)
+        if d.get("geometry") is not None:
+            d["geometry"] = tuple(int(v) for v in d["geometry"])
+        return cls(**d)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of all settings, for CLI and error messages."""
+        return [f.name for f in fields(cls)]
+
+
+def config_field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse naming
+    """A dataclass field carrying a help string (used by the CLI)."""
+    return field(default=default, metadata={"help": help})

@@ -1,0 +1,240 @@
+"""AD-CGAN detector (Sevyeri & Fevens, 2021): training step (Eq. 1-3, 6) and score (Eq. 4-5).
+
+``variant="paper"`` (default) follows the paper; ``variant="official"`` switches on
+the released code's behaviours that can change results (README, "Departures"):
+per-code Dz with a leaky logit, the encoder descending the Dz loss (not adversarial),
+LFL computed from E(G(E(x))) instead of E(G(z)), critic gradients accumulated over the
+two critic steps, the residual block's BN eps 0.8 and 2h + F(h), and -10 masking in InfoNCE.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from adcgan import losses as L
+from adcgan.batchnorm import recalibrate_batchnorm
+from adcgan.config import DetectorConfig
+from adcgan.detectors.base import BaseDetector
+from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
+from adcgan.registry import register_detector
+
+VARIANTS = ("paper", "official")
+
+
+@dataclass
+class ADCGANConfig(DetectorConfig):
+    """AD-CGAN hyper-parameters (Appendix A.3; optimiser details from notes section 8)."""
+
+    lr: float = 3e-4             # CGAN (G, critic) and Dz learning rate
+    lr_ae: float = 2e-4          # encoder (autoencoder) learning rate
+    alpha: float = 0.3           # contrastive weight in L_G
+    beta: float = 0.3            # contrastive weight in L_D
+    lam: float = 0.1             # lambda of Eq. 4
+    rho: float = 0.5             # rho of Eq. 4
+    critic_steps: int = 2        # critic updates per generator update
+    adam_beta1: float = 0.5
+    wd_critic: float = 0.01
+    wd_gen: float = 0.05
+    wd_enc: float = 0.05
+    wd_dz: float = 0.05
+    dropout: float = 0.2
+    variant: str = "paper"
+    lfl_draws: int = 8           # K draws of z averaged in LFL
+    bn_recalibration_batches: int = 100   # precise-BN pass after training (0 = off, as released)
+    score_seed: int = 0          # seed of the fixed z draws used by LFL
+
+    def validate(self) -> None:
+        """Check AD-CGAN settings on top of the shared ones."""
+        super().validate()
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.critic_steps < 1 or self.lfl_draws < 1:
+            raise ValueError("critic_steps and lfl_draws must be >= 1")
+
+    @property
+    def official(self) -> bool:
+        """True for the released-code variant."""
+        return self.variant == "official"
+
+
+@register_detector
+class ADCGAN(BaseDetector):
+    """AD-CGAN: encoder E, generator/decoder G, contrastive critic D, latent discriminator Dz.
+
+    Example:
+        >>> det = ADCGAN(epochs=15, warmup_epochs=5).fit(train_images)   # uint8 (N, 28, 28, 1)
+        >>> scores = det.score_samples(test_images)                      # higher = more anomalous
+    """
+
+    name: ClassVar[str] = "adcgan"
+    Config: ClassVar[type[DetectorConfig]] = ADCGANConfig
+    component_names: ClassVar[tuple[str, ...]] = ("LGR", "LGD", "LFE", "LFL")
+    config: ADCGANConfig
+
+    def build_nets(self) -> dict[str, nn.Module]:
+        """E, G, critic and Dz for the configured geometry."""
+        c, g = self.config, self.config.geometry
+        return {"E": Encoder(g, c.z_dim, c.dropout), "G": Generator(g, c.z_dim, official=c.official),
+                "D": Critic(g, c.dropout), "Dz": LatentDiscriminator(c.z_dim, pair=not c.official)}
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """AdamW (betas 0.5, 0.999) for D, G, E; Adam with L2 decay for Dz (released code)."""
+        c, n = self.config, self.nets
+        betas = (c.adam_beta1, 0.999)
+        return {"D": torch.optim.AdamW(n["D"].parameters(), c.lr, betas, weight_decay=c.wd_critic),
+                "G": torch.optim.AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen),
+                "E": torch.optim.AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc),
+                "Dz": torch.optim.Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz)}
+
+    @property
+    def _mask(self) -> float | None:
+        return -10.0 if self.config.official else None
+
+    def generate(self, z: Tensor) -> Tensor:
+        """G(z) mapped to [0, 1] with (g + 1) / 2 (released code's convention)."""
+        return (self.nets["G"](z) + 1.0) * 0.5
+
+    def _z(self, n: int) -> Tensor:
+        return torch.randn(n, self.config.z_dim, 1, 1, device=self.device)
+
+    # ---- training ----------------------------------------------------------------------------
+    def train_step(self, x: Tensor, epoch: int) -> dict[str, float]:
+        """Warm-up: AE only. Then: critic x2, generator, then AE + Dz (one iteration)."""
+        if epoch < self.config.warmup_epochs:
+            return self._ae_dz_step(x, with_dz=False)
+        z = self._z(len(x))
+        out = {"loss_D": self._critic_steps(x, z), "loss_G": self._generator_step(x, z)}
+        out.update(self._ae_dz_step(x, with_dz=True))
+        return out
+
+    def _critic_steps(self, x: Tensor, z: Tensor) -> float:
+        c, D, opt = self.config, self.nets["D"], self.optimizers["D"]
+        with torch.no_grad():
+            fake = self.generate(z)  # G is unchanged between critic steps: generate once
+        opt.zero_grad(set_to_none=True)
+        for k in range(c.critic_steps):
+            if k > 0 and not c.official:  # released code accumulates gradients across steps
+                opt.zero_grad(set_to_none=True)
+            with parametrize.cached():  # one spectral-norm computation for both forwards
+                real_out, fake_out = D(x), D(fake)
+            loss = L.critic_loss(real_out.logits, fake_out.logits, real_out.local, real_out.glob, c.beta, self._mask)
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    def _generator_step(self, x: Tensor, z: Tensor) -> float:
+        c, D, opt = self.config, self.nets["D"], self.optimizers["G"]
+        D.requires_grad_(False)
+        try:
+            with parametrize.cached():
+                fake_out = D(self.generate(z))
+                with torch.no_grad():
+                    c_real = D(x).logits
+            loss = L.generator_loss(c_real, fake_out.logits, fake_out.local, fake_out.glob, c.alpha, self._mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        finally:
+            D.requires_grad_(True)
+        return float(loss.detach())
+
+    def _ae_dz_step(self, x: Tensor, with_dz: bool) -> dict[str, float]:
+        """L_AE on E and G; with Dz: update Dz (Eq. 3) and train E against it (paper) or with it (official)."""
+        n, o = self.nets, self.optimizers
+        e = n["E"](x)
+        loss = L.ae_loss(x, self.generate(e))
+        out = {"loss_AE": float(loss.detach())}
+        if with_dz:
+            z = self._z(len(x))
+            if self.config.official:
+                logits = n["Dz"](z, e)            # per-code: [Dz(z); Dz(E(x))], targets 0
+                l_dz = L.dz_loss(n["Dz"](z, z), logits)
+                loss = loss + l_dz               # E descends the Dz loss (same sign), Dz steps too
+                o["Dz"].zero_grad(set_to_none=True)
+            else:
+                l_dz = self._dz_step(z, e.detach())
+                n["Dz"].requires_grad_(False)
+                loss = loss + L.encoder_adv_loss(n["Dz"](z, e))
+            out["loss_Dz"] = float(l_dz.detach())
+        o["E"].zero_grad(set_to_none=True)
+        o["G"].zero_grad(set_to_none=True)
+        loss.backward()
+        n["Dz"].requires_grad_(True)
+        o["E"].step()
+        o["G"].step()
+        if with_dz and self.config.official:
+            o["Dz"].step()
+        return out
+
+    def _dz_step(self, z: Tensor, e: Tensor) -> Tensor:
+        dz, opt = self.nets["Dz"], self.optimizers["Dz"]
+        loss = L.dz_loss(dz(z, z), dz(z, e))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """G(E(x)) in [0, 1]."""
+        return self.generate(self.nets["E"](x))
+
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        """G(z) in [0, 1] for n seeded draws of z."""
+        z = torch.randn(n, self.config.z_dim, 1, 1, generator=torch.Generator().manual_seed(seed))
+        return self.generate(z.to(self.device))
+
+    def after_fit(self, data: Tensor) -> None:
+        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.batchnorm`)."""
+        c = self.config
+        if c.bn_recalibration_batches > 0:
+            used = recalibrate_batchnorm(self.nets, data, self._bn_forward, c.bn_recalibration_batches,
+                                         c.batch_size, c.seed, self.device)
+            self.train_info["bn_recalibration_batches"] = used
+
+    def _bn_forward(self, x: Tensor) -> None:
+        """The training-time forward passes: E, G(E(x)), critic on real/recon, G(z), critic on G(z)."""
+        n = self.nets
+        rec = self.generate(n["E"](x))
+        n["D"](x), n["D"](rec)
+        n["D"](self.generate(self._z(len(x))))
+
+    # ---- scoring -----------------------------------------------------------------------------
+    def prepare_scoring(self) -> None:
+        """Draw the K fixed z of LFL from ``score_seed`` and encode G(z) once."""
+        gen = torch.Generator().manual_seed(self.config.score_seed)
+        z = torch.randn(self.config.lfl_draws, self.config.z_dim, 1, 1, generator=gen).to(self.device)
+        with torch.no_grad():
+            self._score_z = z
+            self._score_ez = self.nets["E"](self.generate(z))
+
+    def score_batch(self, x: Tensor) -> dict[str, Tensor]:
+        """Four components (notes section 9 reductions) and NS (Eq. 4) per image (N,)."""
+        n, c = self.nets, self.config
+        e = n["E"](x)
+        rec = self.generate(e)
+        e_rec = n["E"](rec)
+        loc = n["D"].local_features(torch.cat([x, rec]))
+        comps = {"LGR": (x - rec).abs().flatten(1).mean(1),
+                 "LGD": (loc[:len(x)] - loc[len(x):]).abs().flatten(1).mean(1),
+                 "LFE": (e - e_rec).abs().flatten(1).mean(1),
+                 "LFL": self._lfl_official(e, e_rec) if c.official else self._lfl(e)}
+        comps["score"] = L.normality_score(comps["LGR"], comps["LGD"], comps["LFE"], comps["LFL"], c.lam, c.rho)
+        return comps
+
+    def _lfl(self, e: Tensor) -> Tensor:
+        """LFL(z) = |Dz(E(G(z)), z) - Dz(E(x), E(G(z)))| (Eq. 5), mean over the K fixed draws."""
+        dz, z, ez = self.nets["Dz"], self._score_z, self._score_ez
+        k, n = len(z), len(e)
+        ref = dz(ez, z)                                                      # (K,)
+        pairs = dz(e.repeat_interleave(k, 0), ez.repeat(n, 1, 1, 1)).view(n, k)
+        return (ref[None, :] - pairs).abs().mean(1)
+
+    def _lfl_official(self, e: Tensor, e_rec: Tensor) -> Tensor:
+        """Released code: |Dz(E(G(E(x)))) - Dz(E(x))| + |Dz(z) - Dz(E(G(E(x))))|, mean over K draws."""
+        dz = self.nets["Dz"]
+        d_rec, d_e, d_z = dz.single(e_rec), dz.single(e), dz.single(self._score_z)
+        return (d_rec - d_e).abs() + (d_z[None, :] - d_rec[:, None]).abs().mean(1)

@@ -1,0 +1,269 @@
+"""Shared detector machinery: sklearn-style API, fit via the one loop, scoring, checkpoints.
+
+A detector subclass only defines ``build_nets``, ``build_optimizers``,
+``train_step`` and ``score_batch`` (pyod ``BaseDeepLearningDetector`` style).
+Higher score = more anomalous, everywhere.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from adcgan.config import DetectorConfig
+from adcgan.training import fit_loop
+from adcgan.utils import as_image_tensor, atomic_torch_save, atomic_write_json, resolve_device, \
+    seed_everything, to_float, versions
+
+FORMAT = "adcgan-model"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A model folder that cannot be loaded (missing, foreign, other detector or geometry)."""
+
+
+class BaseDetector:
+    """Base class: holds config, networks, optimisers, threshold and training record."""
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type[DetectorConfig]] = DetectorConfig
+    component_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: DetectorConfig | None = None, **kwargs: Any) -> None:
+        if config is None:
+            try:
+                config = self.Config(**kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self.name}: {exc}; valid settings: {', '.join(self.Config.field_names())}") from None
+        elif kwargs:
+            raise TypeError("pass either a config object or keyword settings, not both")
+        config.validate()
+        self.config = config
+        self.nets = nn.ModuleDict()
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.threshold: float | None = None
+        self.train_info: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.preprocess = "none"
+        self.device = torch.device("cpu")
+
+    # ---- hooks for subclasses -------------------------------------------------------------
+    def build_nets(self) -> dict[str, nn.Module]:
+        """Create the networks for ``self.config`` (geometry is set)."""
+        raise NotImplementedError
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Create optimisers over ``self.nets`` (already on ``self.device``)."""
+        raise NotImplementedError
+
+    def train_step(self, x: torch.Tensor, epoch: int) -> dict[str, float]:
+        """One optimisation step on a float batch ``x`` (N, C, H, W) in [0, 1]; returns losses."""
+        raise NotImplementedError
+
+    def score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image scores (N,) for a float batch in [0, 1]; must contain ``"score"``."""
+        raise NotImplementedError
+
+    def prepare_scoring(self) -> None:
+        """Called once before a scoring pass (e.g. to draw the fixed z of AD-CGAN's LFL)."""
+
+    def after_fit(self, data: torch.Tensor) -> None:
+        """Called once after training with the training images (e.g. to fit a centre)."""
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Reconstruction of a float batch in [0, 1] (for reports); ``None`` if the model has none."""
+        return None
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor | None:
+        """``n`` generated images in [0, 1] (for reports); ``None`` if the model has no generator."""
+        return None
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors beyond the networks' state_dicts that a checkpoint must hold."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`extra_state`."""
+
+    # ---- building ---------------------------------------------------------------------------
+    def set_train(self, mode: bool) -> None:
+        """Switch every network to train or eval mode."""
+        self.nets.train(mode)
+
+    def _build(self, geometry: tuple[int, int, int]) -> None:
+        if geometry[2] not in (1, 3):
+            raise ValueError(f"images must have 1 or 3 channels, got {geometry[2]}")
+        self.config.geometry = tuple(int(g) for g in geometry)  # type: ignore[assignment]
+        self.device = resolve_device(self.config.device)
+        if self.config.num_threads:
+            torch.set_num_threads(int(self.config.num_threads))
+        seed_everything(self.config.seed)
+        self.nets = nn.ModuleDict(self.build_nets()).to(self.device)
+        self.optimizers = self.build_optimizers()
+
+    @property
+    def geometry(self) -> tuple[int, int, int] | None:
+        """``(H, W, C)`` the model was built for."""
+        return self.config.geometry
+
+    # ---- sklearn-style API ------------------------------------------------------------------
+    def fit(self, X: Any, X_val: Any = None, *, run_dir: str | Path | None = None,
+            resume: bool = False, progress: bool = True) -> "BaseDetector":
+        """Train on normal images and set the threshold from normal validation scores.
+
+        Args:
+            X: Normal training images: uint8 (N, H, W[, C]) or float (N, C, H, W) in [0, 1].
+            X_val: Normal validation images; ``None`` holds out ``val_fraction`` of ``X`` (seeded).
+            run_dir: Folder for ``checkpoint.pt`` / ``history.jsonl`` (resumable); ``None`` = none.
+            resume: Continue from ``run_dir/checkpoint.pt``.
+            progress: Show progress bars.
+
+        Returns:
+            ``self``.
+        """
+        data = as_image_tensor(X)
+        val = as_image_tensor(X_val) if X_val is not None else None
+        if val is None and self.config.val_fraction > 0 and len(data) >= 20:
+            perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.config.seed))
+            n_val = int(round(len(data) * self.config.val_fraction))
+            val, data = data[perm[:n_val].sort().values], data[perm[n_val:].sort().values]
+        data = self._cap_train(data)
+        self._build((data.shape[2], data.shape[3], data.shape[1]))
+        self.train_info = {"train_images": len(data), "epochs_planned": self.config.epochs,
+                           "warmup_epochs_planned": self.config.warmup_epochs}
+        rd = Path(run_dir) if run_dir is not None else None
+        self.history = fit_loop(self, data.to(self.device), rd, resume=resume, progress=progress)
+        self.after_fit(data)
+        if val is not None and len(val):
+            self.set_threshold(self.score_samples(val))
+        return self
+
+    def _cap_train(self, data: torch.Tensor) -> torch.Tensor:
+        cap = self.config.max_train_images
+        if cap is None or cap >= len(data):
+            return data
+        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.config.seed + 1))[:cap]
+        return data[idx.sort().values]
+
+    def set_threshold(self, val_scores: np.ndarray) -> float:
+        """Threshold = ``threshold_quantile`` of normal validation scores."""
+        self.threshold = float(np.quantile(np.asarray(val_scores, dtype=np.float64), self.config.threshold_quantile))
+        self.train_info["val_images"] = int(len(val_scores))
+        return self.threshold
+
+    def _check_ready(self, t: torch.Tensor) -> None:
+        if not len(self.nets) and not self.extra_state():
+            raise RuntimeError(f"{self.name} is not fitted: call fit() or load() first")
+        got = (t.shape[2], t.shape[3], t.shape[1])
+        if self.geometry is not None and tuple(got) != tuple(self.geometry):
+            h, w, c = self.geometry
+            raise ValueError(f"this model expects {h}x{w}x{c} images, got {got[0]}x{got[1]}x{got[2]}")
+
+    def score_components(self, X: Any, batch_size: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+        """All per-image score components (and ``"score"``), batched under ``no_grad``/``eval``."""
+        from tqdm.auto import tqdm
+
+        t = as_image_tensor(X)
+        self._check_ready(t)
+        bs = batch_size or self.config.score_batch_size
+        self.set_train(False)
+        self.prepare_scoring()
+        out: dict[str, list[np.ndarray]] = {}
+        with torch.no_grad(), parametrize.cached():
+            for i in tqdm(range(0, len(t), bs), desc=f"{self.name} scoring", disable=not progress, leave=False):
+                x = to_float(t[i:i + bs].to(self.device))
+                for k, v in self.score_batch(x).items():
+                    out.setdefault(k, []).append(v.detach().double().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    def score_samples(self, X: Any, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """Anomaly score per image (higher = more anomalous)."""
+        return self.score_components(X, batch_size, progress)["score"]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Alias of :meth:`score_samples` (pyod naming)."""
+        return self.score_samples(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 = anomaly (score above the stored threshold), 0 = normal."""
+        if self.threshold is None:
+            raise RuntimeError("no threshold: fit with validation data or call set_threshold() first")
+        return (self.score_samples(X) > self.threshold).astype(np.int64)
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """The JSON half of a checkpoint: everything needed to rebuild the model."""
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "detector": self.name,
+                "config": self.config.to_dict(), "threshold": self.threshold, "preprocess": self.preprocess,
+                "train_info": self.train_info, "versions": versions()}
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``weights.pt`` (state_dicts only) into the folder ``path``."""
+        path = Path(path)
+        if (path / "config.json").exists() and not overwrite:
+            raise FileExistsError(f"{path} already holds a model; choose another folder or pass overwrite=True")
+        state = {"nets": {k: v.state_dict() for k, v in self.nets.items()}, "extra": self.extra_state()}
+        atomic_torch_save(state, path / "weights.pt")
+        atomic_write_json(path / "config.json", self.metadata())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "BaseDetector":
+        """Rebuild a detector from a folder written by :meth:`save` (never unpickles objects)."""
+        from adcgan.registry import get_detector_class
+
+        meta, state = read_checkpoint(path)
+        target = get_detector_class(meta["detector"])
+        if cls is not BaseDetector and target is not cls:
+            raise CheckpointError(f"{path} holds a {meta['detector']!r} model, not {cls.name!r}")
+        cfg = target.Config.from_dict(meta["config"])
+        if device is not None:
+            cfg.device = device
+        det = target(cfg)
+        det._build(tuple(cfg.geometry))
+        try:
+            for k, net in det.nets.items():
+                net.load_state_dict(state["nets"][k])
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: weights do not match the {det.name} networks for geometry "
+                                  f"{cfg.geometry}: {str(exc).splitlines()[0]}") from None
+        det.load_extra_state({k: v.to(det.device) for k, v in state.get("extra", {}).items()})
+        det.threshold = meta.get("threshold")
+        det.preprocess = meta.get("preprocess", "none")
+        det.train_info = meta.get("train_info", {})
+        det.set_train(False)
+        return det
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read ``config.json`` and ``weights.pt`` safely (``weights_only=True``)."""
+    path = Path(path)
+    if path.is_file() and path.name in ("config.json", "weights.pt"):
+        path = path.parent
+    cfg_file, w_file = path / "config.json", path / "weights.pt"
+    if not cfg_file.is_file() or not w_file.is_file():
+        raise CheckpointError(f"{path} is not a model folder (expected config.json and weights.pt)")
+    try:
+        meta = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cfg_file} is not valid JSON: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_file} is not an adcgan model file")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{cfg_file} was written by a newer adcgan (format {meta['format_version']})")
+    try:
+        state = torch.load(w_file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
+        raise CheckpointError(f"{w_file} cannot be read safely: {str(exc).splitlines()[0]}") from None
+    return meta, state
+
+
+def load_detector(path: str | Path, device: str | None = None) -> BaseDetector:
+    """Load any saved detector (the class is read from ``config.json``)."""
+    return BaseDetector.load(path, device=device)

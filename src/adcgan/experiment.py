@@ -1,0 +1,207 @@
+"""One experiment = train on a protocol's normal data, score its test set, write the report folder.
+
+Used by ``adcgan train`` / ``adcgan evaluate`` and by the benchmark grid.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adcgan.data import Dataset, load_dataset, load_user_data, resolve_class
+from adcgan.detectors.base import BaseDetector
+from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
+from adcgan.registry import get_detector_class
+from adcgan.report import write_report
+from adcgan.utils import as_image_tensor, atomic_write_json, versions
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines one run (stored in the run's ``config.json`` and the bench DB)."""
+
+    detector: str = "adcgan"
+    dataset: str = "fashion-mnist"
+    scheme: str = "one-vs-all"
+    cls: int | str = 1
+    seed: int = 0
+    test_set: str = "standard"
+    data_dir: str | None = None
+    preprocess: str = "paper"
+    max_test_images: int | None = None
+    user_dirs: dict[str, str] | None = None     # dataset "user": {"train", "test_normal", "test_anomalous"}
+    geometry: list[int] | None = None           # (H, W, C) for folder/user data; None = the data set's own
+    detector_config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise TypeError(f"unknown run setting(s): {', '.join(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class TestData:
+    """A protocol's test set, materialised."""
+
+    images: torch.Tensor      # NCHW uint8
+    labels: np.ndarray        # 1 = anomaly
+    ids: list[str]
+    description: str
+    budget: dict[str, Any]
+
+
+class RunFolderError(FileExistsError):
+    """The output folder already holds results that must not be overwritten."""
+
+
+def load_data(spec: RunSpec) -> Dataset:
+    """The data set of ``spec`` (a named data set or a user's folders)."""
+    geometry = tuple(int(v) for v in spec.geometry) if spec.geometry else None
+    if spec.dataset == "user":
+        u = spec.user_dirs or {}
+        return load_user_data(u["train"], u["test_normal"], u["test_anomalous"], geometry, spec.preprocess)
+    return load_dataset(spec.dataset, spec.data_dir, preprocess=spec.preprocess, geometry=geometry)
+
+
+def protocol_split(spec: RunSpec, ds: Dataset, val_fraction: float) -> ProtocolSplit:
+    """The seeded protocol split of ``spec`` on ``ds``."""
+    scheme, cls = ("one-vs-all", 0) if spec.dataset == "user" else (spec.scheme, resolve_class(ds, spec.cls))
+    return make_split(ds.train.labels, ds.test.labels, scheme, cls, test_set=spec.test_set,
+                      val_fraction=val_fraction, seed=spec.seed, n_classes=len(ds.class_names),
+                      class_names=list(ds.class_names))
+
+
+def test_data(spec: RunSpec, ds: Dataset, split: ProtocolSplit) -> TestData:
+    """Concatenate the test images (test split, then train-split anomalies) and apply ``max_test_images``."""
+    imgs = np.concatenate([ds.test.images[split.test_idx], ds.train.images[split.test_from_train_idx]])
+    ids = [ds.test.ids[i] for i in split.test_idx] + [ds.train.ids[i] for i in split.test_from_train_idx]
+    y = split.y_test
+    full = len(y)
+    if spec.max_test_images is not None and spec.max_test_images < full:
+        keep = subsample_stratified(y, spec.max_test_images, spec.seed)
+        imgs, y, ids = imgs[keep], y[keep], [ids[i] for i in keep]
+    budget = {"test_images": int(len(y)), "test_images_full": int(full), "max_test_images": spec.max_test_images}
+    return TestData(as_image_tensor(imgs), y, ids, split.description, budget)
+
+
+def check_out_dir(out_dir: Path, resume: bool) -> None:
+    """Refuse to overwrite a finished or started run unless resuming it."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise RunFolderError(f"{out_dir} exists and is not a folder")
+    if (out_dir / "metrics.json").exists() and not resume:
+        raise RunFolderError(f"{out_dir} already holds a finished run; choose a new --out folder")
+    if any(out_dir.iterdir()) and not resume:
+        raise RunFolderError(f"{out_dir} is not empty; choose a new --out folder, or pass --resume to continue "
+                             "the run saved there")
+
+
+def _print(msg: str, progress: bool) -> None:
+    if progress:
+        print(msg, flush=True)
+
+
+def evaluate(det: BaseDetector, spec: RunSpec, ds: Dataset, split: ProtocolSplit, out_dir: Path,
+             extra: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    """Score the protocol's test set with ``det`` and write the report folder."""
+    td = test_data(spec, ds, split)
+    if td.budget["max_test_images"] is not None:
+        _print(f"BUDGET CUT: scoring {td.budget['test_images']} of {td.budget['test_images_full']} test images "
+               f"(--max-test-images, stratified, seed {spec.seed})", progress)
+    t0 = time.perf_counter()
+    comps = det.score_components(td.images, progress=progress)
+    secs = time.perf_counter() - t0
+    extra = {**extra, "score_seconds": round(secs, 3), "score_images_per_s": round(len(td.labels) / max(secs, 1e-9), 2),
+             "device": str(det.device), "versions": versions(), "dataset": ds.name,
+             "dataset_display_name": ds.display_name, "protocol": td.description, "detector": det.name}
+    extra["budget"] = {**extra.get("budget", {}), **td.budget}
+    title = f"{det.name} | {ds.display_name} | {td.description}"
+    return write_report(out_dir, det, td.images, td.labels, td.ids, comps, extra, title)
+
+
+def train_budget(det: BaseDetector, n_available: int) -> dict[str, Any]:
+    """The training budget actually used (recorded in metrics.json)."""
+    c, ti = det.config, det.train_info
+    return {"epochs": c.epochs, "warmup_epochs": c.warmup_epochs, "epochs_done": ti.get("epochs_done"),
+            "batch_size": c.batch_size, "train_images": ti.get("train_images"),
+            "train_images_available": n_available, "max_train_images": c.max_train_images,
+            "val_images": ti.get("val_images")}
+
+
+def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train ``spec.detector`` on the protocol's normal data, evaluate, write the report; return metrics."""
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, resume)
+    det_cls = get_detector_class(spec.detector)
+    cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
+    cfg.validate()
+    ds = load_data(spec)
+    split = protocol_split(spec, ds, cfg.val_fraction)
+    det = det_cls(cfg)
+    det.preprocess = ds.preprocess
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = {"run": spec.to_dict(), "detector": det.name, "detector_config": cfg.to_dict(),
+                "dataset": {"name": ds.name, "display_name": ds.display_name, "source": str(ds.source),
+                            "class_names": list(ds.class_names), "geometry": list(ds.geometry)},
+                "protocol": split.description, "versions": versions()}
+    atomic_write_json(out_dir / "config.json", resolved)
+    train = ds.train.images[split.train_idx]
+    if cfg.max_train_images is not None and cfg.max_train_images < len(train):
+        _print(f"BUDGET CUT: training on {cfg.max_train_images} of {len(train)} normal images "
+               f"(--max-train-images, seed {spec.seed})", progress)
+    _print(f"[adcgan] {det.name} on {ds.display_name}: {split.description}; "
+           f"{cfg.warmup_epochs} warm-up + {cfg.epochs} epochs", progress)
+    t0 = time.perf_counter()
+    det.fit(train, ds.train.images[split.val_idx], run_dir=out_dir, resume=resume, progress=progress)
+    train_secs = time.perf_counter() - t0
+    det.save(out_dir / "model", overwrite=True)
+    n_img = det.train_info.get("images_seen", 0)
+    extra = {"budget": train_budget(det, len(train)), "train_seconds": round(train_secs, 3),
+             "train_images_per_s": round(n_img / max(det.train_info.get("train_seconds", 1e-9), 1e-9), 2),
+             "seed": spec.seed, "run": spec.to_dict()}
+    return evaluate(det, spec, ds, split, out_dir, extra, progress)
+
+
+def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, device: str | None = None,
+                   batch_size: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """``adcgan evaluate``: load a model folder (or a run folder holding ``model/``) and evaluate it."""
+    model_dir = Path(model_dir)
+    if (model_dir / "model" / "config.json").exists():
+        model_dir = model_dir / "model"
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, resume=False)
+    det = BaseDetector.load(model_dir, device=device)
+    if batch_size:
+        det.config.score_batch_size = batch_size
+    spec.preprocess = det.preprocess if det.preprocess in ("paper", "none") else spec.preprocess
+    ds = load_data(spec)
+    if tuple(ds.geometry) != tuple(det.geometry or ()):
+        raise ValueError(f"model {model_dir} expects {det.geometry} images but {ds.display_name} has {ds.geometry}")
+    split = protocol_split(spec, ds, det.config.val_fraction)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "config.json", {"model": str(model_dir), "run": spec.to_dict(),
+                                                "detector_config": det.config.to_dict()})
+    extra = {"model": str(model_dir), "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info}
+    return evaluate(det, spec, ds, split, out_dir, extra, progress)
+
+
+def metrics_line(metrics: dict[str, Any]) -> str:
+    """The one-line JSON summary printed last by the CLI."""
+    keys = ("detector", "dataset", "protocol", "roc_auc", "average_precision", "f1", "threshold",
+            "component_auroc", "ablation_auroc", "budget", "train_seconds", "score_seconds")
+    return json.dumps({k: metrics.get(k) for k in keys if k in metrics}, sort_keys=False)

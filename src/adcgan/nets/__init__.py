@@ -1,0 +1,1 @@
+"""Network definitions (plain ``nn.Module``s)."""

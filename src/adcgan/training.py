@@ -1,0 +1,141 @@
+"""The one training loop every detector shares (pyod ``base_dl`` style).
+
+Detectors only build networks, optimisers, a train step and a score; this
+module owns epochs, batching, seeding, progress bars, JSONL history,
+per-epoch atomic checkpoints, resume and the NaN/inf guard.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm.auto import tqdm
+
+from adcgan.utils import atomic_torch_save, to_float
+
+if TYPE_CHECKING:
+    from adcgan.detectors.base import BaseDetector
+
+CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "history.jsonl"
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when a loss becomes NaN or infinite; the last good checkpoint is kept."""
+
+
+def _save_checkpoint(det: "BaseDetector", run_dir: Path, epoch: int, gen: torch.Generator) -> None:
+    state = {
+        "epoch": epoch,
+        "nets": {k: v.state_dict() for k, v in det.nets.items()},
+        "optimizers": {k: v.state_dict() for k, v in det.optimizers.items()},
+        "torch_rng": torch.get_rng_state(),
+        "batch_rng": gen.get_state(),
+        "train_info": dict(det.train_info),
+        "config": json.dumps(det.config.to_dict()),
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    atomic_torch_save(state, run_dir / CHECKPOINT_NAME)
+
+
+def _load_checkpoint(det: "BaseDetector", run_dir: Path, gen: torch.Generator) -> int:
+    """Restore nets, optimisers and RNGs; return the number of finished epochs."""
+    state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+    saved = json.loads(state["config"])
+    mine = det.config.to_dict()
+    diff = sorted(k for k in mine if k not in ("device", "epochs", "num_threads") and saved.get(k) != mine[k])
+    if diff:
+        raise ValueError(f"cannot resume from {run_dir / CHECKPOINT_NAME}: settings differ ({', '.join(diff)})")
+    for k, net in det.nets.items():
+        net.load_state_dict(state["nets"][k])
+    for k, opt in det.optimizers.items():
+        opt.load_state_dict(state["optimizers"][k])
+    torch.set_rng_state(state["torch_rng"])
+    gen.set_state(state["batch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    det.train_info.update(state["train_info"])
+    return int(state["epoch"])
+
+
+def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path | None) -> None:
+    bad = [k for k, v in losses.items() if not math.isfinite(v)]
+    if bad:
+        kept = f"; the last good checkpoint is kept in {run_dir / CHECKPOINT_NAME}" if run_dir else ""
+        raise TrainingDivergedError(
+            f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {step}{kept}")
+
+
+def _run_epoch(det: "BaseDetector", data: torch.Tensor, epoch: int, gen: torch.Generator,
+               run_dir: Path | None, progress: bool) -> dict[str, float]:
+    bs = det.config.batch_size
+    perm = torch.randperm(len(data), generator=gen)
+    n_batches = len(data) // bs  # drop_last, as the paper's loaders: BN needs full batches
+    sums: dict[str, float] = {}
+    phase = "warm-up" if epoch < det.config.warmup_epochs else "train"
+    total = det.config.warmup_epochs + det.config.epochs
+    bar = tqdm(range(n_batches), desc=f"{det.name} epoch {epoch + 1}/{total} ({phase})",
+               disable=not progress, leave=False, dynamic_ncols=True)
+    for step in bar:
+        idx = perm[step * bs:(step + 1) * bs]
+        x = to_float(data[idx].to(det.device, non_blocking=True))
+        losses = det.train_step(x, epoch)
+        _check_finite(losses, epoch, step, run_dir)
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if step % 10 == 0:
+            bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
+    return {k: v / max(n_batches, 1) for k, v in sums.items()}
+
+
+def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = None,
+             resume: bool = False, progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``det`` on ``data`` (NCHW uint8 or float in [0, 1]) for warm-up + main epochs.
+
+    Args:
+        det: A built detector (nets and optimisers exist).
+        data: Training images, NCHW.
+        run_dir: Where ``checkpoint.pt`` and ``history.jsonl`` go (``None``: nothing written).
+        resume: Continue from ``run_dir/checkpoint.pt`` when it exists.
+        progress: Show tqdm bars.
+
+    Returns:
+        The per-epoch history records (also appended to ``history.jsonl``).
+    """
+    cfg = det.config
+    gen = torch.Generator().manual_seed(cfg.seed)
+    start = 0
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and (run_dir / CHECKPOINT_NAME).exists():
+            start = _load_checkpoint(det, run_dir, gen)
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"need at least batch_size={cfg.batch_size} training images, got {len(data)}")
+    history = []
+    total = cfg.warmup_epochs + cfg.epochs
+    for epoch in range(start, total):
+        det.set_train(True)
+        t0 = time.perf_counter()
+        means = _run_epoch(det, data, epoch, gen, run_dir, progress)
+        secs = time.perf_counter() - t0
+        n_img = (len(data) // cfg.batch_size) * cfg.batch_size
+        det.train_info["epochs_done"] = epoch + 1
+        det.train_info["images_seen"] = det.train_info.get("images_seen", 0) + n_img
+        det.train_info["train_seconds"] = det.train_info.get("train_seconds", 0.0) + secs
+        rec = {"epoch": epoch + 1, "phase": "warm-up" if epoch < cfg.warmup_epochs else "train",
+               "seconds": round(secs, 3), "images_per_s": round(n_img / max(secs, 1e-9), 2), **means}
+        history.append(rec)
+        if run_dir is not None:
+            with open(run_dir / HISTORY_NAME, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            _save_checkpoint(det, run_dir, epoch + 1, gen)
+        if progress:
+            tqdm.write(f"[{det.name}] epoch {epoch + 1}/{total} " + " ".join(
+                f"{k}={v:.4f}" for k, v in means.items()) + f" ({rec['images_per_s']:.0f} img/s)")
+    det.set_train(False)
+    return history

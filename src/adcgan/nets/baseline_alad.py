@@ -18,13 +18,15 @@ class DiscriminatorXZ(nn.Module):
     """D_xz(x, z): the BiGAN joint discriminator on (image, code) pairs.
 
     x branch: SN conv trunk (no BN) -> flatten (N, F); z branch: SN Linear(Z, 512);
-    joint: SN Linear(F + 512, 1024) -> SN Linear(1024, 1).
+    joint: SN Linear(F + 512, 1024) -> SN Linear(1024, 1). As in the official CIFAR-10
+    network, the flattened conv map (not a projection of it) meets the 512 z features.
     """
 
     def __init__(self, geometry: tuple[int, int, int], z_dim: int, width: int = 64, dropout: float = 0.2) -> None:
         super().__init__()
         s0, n = geometry_plan(geometry)
-        self.x_net = conv_trunk(geometry[2], width, n, bn=False, use_sn=True, dropout=dropout)
+        self.x_net = nn.Sequential(conv_trunk(geometry[2], width, n, bn=False, use_sn=True, dropout=dropout),
+                                   nn.Flatten())
         self.z_net = nn.Sequential(sn(nn.Linear(z_dim, 512)), nn.LeakyReLU(0.2), nn.Dropout(dropout))
         self.joint = nn.Sequential(sn(nn.Linear(width * 2 ** (n - 1) * s0 * s0 + 512, 1024)), nn.LeakyReLU(0.2),
                                    nn.Dropout(dropout))
@@ -32,7 +34,7 @@ class DiscriminatorXZ(nn.Module):
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         """x (N, C, H, W), z (N, Z) -> logits (N,)."""
-        h = torch.cat([self.x_net(x).flatten(1), self.z_net(z)], dim=1)
+        h = torch.cat([self.x_net(x), self.z_net(z)], dim=1)
         return self.head(self.joint(h)).squeeze(1)
 
 

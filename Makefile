@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.adcgan-installed
 DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 # The demo's declared budget (a cut of the paper's 15 + 5 epochs on 5,400 images): printed and recorded.
-DEMO_BUDGET ?= --epochs 3 --warmup-epochs 1 --max-train-images 2000
+DEMO_BUDGET ?= --epochs 5 --warmup-epochs 1 --max-train-images 2000
 
 .PHONY: demo test data env bench-speed clean-venv
 

@@ -154,3 +154,13 @@ def test_bad_settings_are_refused():
         ADCGAN(batch_size=1)
     with pytest.raises(RuntimeError, match="not fitted"):
         ADCGAN().score_samples(np.zeros((2, 28, 28, 1), np.uint8))
+
+
+def test_loading_another_detectors_model_is_refused(tmp_path):
+    from adcgan.registry import create_detector
+
+    other = create_detector("ocsvm").fit(blobs(30), progress=False)
+    other.save(tmp_path / "svm")
+    with pytest.raises(CheckpointError, match="holds a 'ocsvm' model, not 'adcgan'"):
+        ADCGAN.load(tmp_path / "svm")
+    assert load_detector(tmp_path / "svm").name == "ocsvm"

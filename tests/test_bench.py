@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from adcgan.bench import PRESETS, GridSpec, SequentialExecutor, Store, expand, get_budget, run_grid, spec_hash
 from adcgan.bench.cli import run_bench_command
@@ -22,25 +21,9 @@ from adcgan.bench.paper_results import load_paper_results, paper_value
 from adcgan.bench.render import render_report
 from adcgan.cli import build_parser
 from adcgan.data import get_spec
+from conftest import make_folder_data
 
 TINY = ["--preset", "smoke", "--num-threads", "1", "--quiet"]
-
-
-def make_folder_data(root: Path, per_class: int = 100) -> Path:
-    """Two classes of 28x28 grey PNGs: horizontal vs vertical stripes with noise."""
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(("horiz", "vert")):
-        d = root / name
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            img = rng.integers(0, 60, (28, 28)).astype(np.uint8)
-            k = int(rng.integers(2, 5))
-            if c == 0:
-                img[::k, :] += 180
-            else:
-                img[:, ::k] += 180
-            Image.fromarray(img, "L").save(d / f"{i:03d}.png")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -14,25 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-
-def make_folder_data(root: Path, per_class: int = 100) -> Path:
-    """Two classes of 28x28 grey PNGs: horizontal vs vertical stripes with noise."""
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(("horiz", "vert")):
-        d = root / name
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            img = rng.integers(0, 60, (28, 28)).astype(np.uint8)
-            k = int(rng.integers(2, 5))
-            if c == 0:
-                img[::k, :] += 180
-            else:
-                img[:, ::k] += 180
-            Image.fromarray(img, "L").save(d / f"{i:03d}.png")
-    return root
+from conftest import make_folder_data
 
 
 def db_rows(db: Path) -> list[dict]:

@@ -18,7 +18,8 @@ from adcgan.utils import to_float
 
 
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor, forward: Callable[[torch.Tensor], None],
-                          n_batches: int, batch_size: int, seed: int, device: torch.device) -> int:
+                          n_batches: int, batch_size: int, seed: int, device: torch.device,
+                          channels_last: bool = False) -> int:
     """Reset every BatchNorm's running stats and re-estimate them by cumulative averaging.
 
     Args:
@@ -50,7 +51,7 @@ def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor, forward: Callab
     try:
         with torch.no_grad():
             for i in range(n):
-                forward(to_float(data[perm[i * batch_size:(i + 1) * batch_size]].to(device)))
+                forward(to_float(data[perm[i * batch_size:(i + 1) * batch_size]].to(device), channels_last))
     finally:
         torch.set_rng_state(rng_state)
         for m, mom in zip(bns, momenta):

@@ -27,6 +27,8 @@ class DetectorConfig:
         score_batch_size: Batch size for scoring (scores do not depend on it).
         max_train_images: Optional cap on training images (a recorded budget cut).
         num_threads: torch CPU threads; ``None`` leaves torch's default.
+        channels_last: Keep networks and image batches in channels-last memory format
+            (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
     """
 
     epochs: int = 15
@@ -41,6 +43,7 @@ class DetectorConfig:
     score_batch_size: int = 256
     max_train_images: int | None = None
     num_threads: int | None = None
+    channels_last: bool = True
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one clear message for an invalid setting."""

@@ -83,7 +83,7 @@ def _run_epoch(det: "BaseDetector", data: torch.Tensor, epoch: int, gen: torch.G
                disable=not progress, leave=False, dynamic_ncols=True)
     for step in bar:
         idx = perm[step * bs:(step + 1) * bs]
-        x = to_float(data[idx].to(det.device, non_blocking=True))
+        x = to_float(data[idx].to(det.device, non_blocking=True), det.config.channels_last)
         losses = det.train_step(x, epoch)
         _check_finite(losses, epoch, step, run_dir)
         for k, v in losses.items():
@@ -120,6 +120,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
     total = cfg.warmup_epochs + cfg.epochs
     for epoch in range(start, total):
         det.set_train(True)
+        det.on_epoch_start(epoch, data)
         t0 = time.perf_counter()
         means = _run_epoch(det, data, epoch, gen, run_dir, progress)
         secs = time.perf_counter() - t0

@@ -110,9 +110,10 @@ def as_image_tensor(images: Any) -> torch.Tensor:
     return t
 
 
-def to_float(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32 in [0, 1]; float passes through."""
-    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
+def to_float(batch: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1]; float passes through; optionally channels-last."""
+    out = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 
 def versions() -> dict[str, str]:

@@ -9,7 +9,8 @@ Command line: ``adcgan bench ...``, ``adcgan bench report ...``, ``adcgan bench 
     run_grid(store, expand(grid), SequentialExecutor(), out_root="study_runs")
     render_report("study.db", "report/")
 """
-from adcgan.bench.executors import ProcessExecutor, RayExecutor, RayMissingError, SequentialExecutor, run_grid
+from adcgan.bench.driver import run_grid
+from adcgan.bench.executors import ProcessExecutor, RayExecutor, RayMissingError, SequentialExecutor
 from adcgan.bench.grid import PRESETS, Budget, GridSpec, PlannedRun, expand, get_budget, spec_hash
 from adcgan.bench.paper_results import load_paper_results, paper_value
 from adcgan.bench.render import render_report

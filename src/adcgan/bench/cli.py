@@ -134,7 +134,7 @@ def default_out_root(db: str | Path) -> Path:
 
 def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Run (or resume) the grid; exit 0 when every run is done, 1 when some failed."""
-    from adcgan.bench.executors import run_grid
+    from adcgan.bench.driver import run_grid
     from adcgan.bench.render import budget_text
     from adcgan.bench.store import Store
 

@@ -192,7 +192,7 @@ class ADCGAN(BaseDetector):
         c = self.config
         if c.bn_recalibration_batches > 0:
             used = recalibrate_batchnorm(self.nets, data, self._bn_forward, c.bn_recalibration_batches,
-                                         c.batch_size, c.seed, self.device)
+                                         c.batch_size, c.seed, self.device, c.channels_last)
             self.train_info["bn_recalibration_batches"] = used
 
     def _bn_forward(self, x: Tensor) -> None:

@@ -73,6 +73,9 @@ class BaseDetector:
     def prepare_scoring(self) -> None:
         """Called once before a scoring pass (e.g. to draw the fixed z of AD-CGAN's LFL)."""
 
+    def on_epoch_start(self, epoch: int, data: torch.Tensor) -> None:
+        """Called before every epoch with all training images (NCHW, on the device)."""
+
     def after_fit(self, data: torch.Tensor) -> None:
         """Called once after training with the training images (e.g. to fit a centre)."""
 
@@ -105,6 +108,8 @@ class BaseDetector:
             torch.set_num_threads(int(self.config.num_threads))
         seed_everything(self.config.seed)
         self.nets = nn.ModuleDict(self.build_nets()).to(self.device)
+        if self.config.channels_last:
+            self.nets.to(memory_format=torch.channels_last)
         self.optimizers = self.build_optimizers()
 
     @property
@@ -118,7 +123,8 @@ class BaseDetector:
         """Train on normal images and set the threshold from normal validation scores.
 
         Args:
-            X: Normal training images: uint8 (N, H, W[, C]) or float (N, C, H, W) in [0, 1].
+            X: Normal training images: a NumPy array NHWC (uint8, or float in [0, 1]) or a torch
+                tensor NCHW.
             X_val: Normal validation images; ``None`` holds out ``val_fraction`` of ``X`` (seeded).
             run_dir: Folder for ``checkpoint.pt`` / ``history.jsonl`` (resumable); ``None`` = none.
             resume: Continue from ``run_dir/checkpoint.pt``.
@@ -127,22 +133,33 @@ class BaseDetector:
         Returns:
             ``self``.
         """
+        data, val = self._holdout(X, X_val)
+        self._build((data.shape[2], data.shape[3], data.shape[1]))
+        self.train_info = {"train_images": len(data), "epochs_planned": self.config.epochs,
+                           "warmup_epochs_planned": self.config.warmup_epochs}
+        self.train_model(data, Path(run_dir) if run_dir is not None else None, resume, progress)
+        if val is not None and len(val):
+            self.set_threshold(self.score_samples(val))
+        return self
+
+    def train_model(self, data: torch.Tensor, run_dir: Path | None, resume: bool, progress: bool) -> None:
+        """Train the built networks on ``data`` (NCHW): the shared loop, then :meth:`after_fit`.
+
+        Detectors without gradient training (OC-SVM) override this.
+        """
+        self.history = fit_loop(self, data.to(self.device), run_dir, resume=resume, progress=progress)
+        self.after_fit(data)
+
+    def _holdout(self, X: Any, X_val: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training and validation tensors: ``val_fraction`` of ``X`` held out (seeded) if no ``X_val``,
+        then the ``max_train_images`` cap."""
         data = as_image_tensor(X)
         val = as_image_tensor(X_val) if X_val is not None else None
         if val is None and self.config.val_fraction > 0 and len(data) >= 20:
             perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.config.seed))
             n_val = int(round(len(data) * self.config.val_fraction))
             val, data = data[perm[:n_val].sort().values], data[perm[n_val:].sort().values]
-        data = self._cap_train(data)
-        self._build((data.shape[2], data.shape[3], data.shape[1]))
-        self.train_info = {"train_images": len(data), "epochs_planned": self.config.epochs,
-                           "warmup_epochs_planned": self.config.warmup_epochs}
-        rd = Path(run_dir) if run_dir is not None else None
-        self.history = fit_loop(self, data.to(self.device), rd, resume=resume, progress=progress)
-        self.after_fit(data)
-        if val is not None and len(val):
-            self.set_threshold(self.score_samples(val))
-        return self
+        return self._cap_train(data), val
 
     def _cap_train(self, data: torch.Tensor) -> torch.Tensor:
         cap = self.config.max_train_images
@@ -177,7 +194,7 @@ class BaseDetector:
         out: dict[str, list[np.ndarray]] = {}
         with torch.no_grad(), parametrize.cached():
             for i in tqdm(range(0, len(t), bs), desc=f"{self.name} scoring", disable=not progress, leave=False):
-                x = to_float(t[i:i + bs].to(self.device))
+                x = to_float(t[i:i + bs].to(self.device), self.config.channels_last)
                 for k, v in self.score_batch(x).items():
                     out.setdefault(k, []).append(v.detach().double().cpu().numpy())
         return {k: np.concatenate(v) for k, v in out.items()}

@@ -57,11 +57,10 @@ class DeepSVDD(BaseDetector):
     def _prep(self, x: Tensor) -> Tensor:
         return gcn_l1(x) if self.config.gcn else x
 
-    def _cap_train(self, data: Tensor) -> Tensor:
-        """Keep a reference to the final training images for the centre's forward pass."""
-        data = super()._cap_train(data)
-        self._train_data = data
-        return data
+    def on_epoch_start(self, epoch: int, data: Tensor) -> None:
+        """At the first one-class epoch, set the centre from all training images."""
+        if epoch >= self.config.warmup_epochs and not bool(self.nets["center"].ready):
+            self.init_center(data)
 
     @torch.no_grad()
     def init_center(self, data: Tensor) -> None:
@@ -85,9 +84,8 @@ class DeepSVDD(BaseDetector):
             loss = F.mse_loss(self.nets["decoder"](self.nets["phi"](x)), x)
             opt = self.optimizers["ae"]
         else:
-            if not bool(self.nets["center"].ready):
-                stash = getattr(self, "_train_data", None)
-                self.init_center(stash if stash is not None else raw)
+            if not bool(self.nets["center"].ready):  # driven without fit(): centre from this batch
+                self.init_center(raw)
             loss = (self.nets["phi"](x) - self.nets["center"].c).pow(2).sum(1).mean()
             opt = self.optimizers["svdd"]
         opt.zero_grad(set_to_none=True)

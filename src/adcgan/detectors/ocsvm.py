@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
 from adcgan.registry import register_detector
-from adcgan.utils import as_image_tensor, to_float
+from adcgan.utils import to_float
 
 STATE_KEYS = ("mean", "scale", "support_vectors", "dual_coef", "intercept", "gamma")
 
@@ -78,27 +78,9 @@ class OCSVM(BaseDetector):
         """Not used: the SVM is fitted in one go by :meth:`fit`."""
         raise NotImplementedError("ocsvm is fitted by fit(), not by gradient steps")
 
-    def fit(self, X: Any, X_val: Any = None, *, run_dir: str | Path | None = None,
-            resume: bool = False, progress: bool = True) -> "OCSVM":
-        """Fit the scaler and the SVM on normal images; threshold from normal validation scores.
-
-        Same hold-out and ``max_train_images`` handling as :meth:`BaseDetector.fit`; then at
-        most ``svm_max_train`` (seeded) images are used. ``run_dir``/``resume``/``progress``
-        are accepted for API compatibility and ignored (fitting is one call).
-        """
-        data = as_image_tensor(X)
-        val = as_image_tensor(X_val) if X_val is not None else None
-        if val is None and self.config.val_fraction > 0 and len(data) >= 20:
-            perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.config.seed))
-            n_val = int(round(len(data) * self.config.val_fraction))
-            val, data = data[perm[:n_val].sort().values], data[perm[n_val:].sort().values]
-        data = self._cap_train(data)
-        self._build((data.shape[2], data.shape[3], data.shape[1]))
-        self.train_info = {"train_images": len(data)}
+    def train_model(self, data: Tensor, run_dir: Path | None, resume: bool, progress: bool) -> None:
+        """Fit the scaler and the SVM in one call (no epochs; ``run_dir``/``resume``/``progress`` unused)."""
         self._fit_svm(data)
-        if val is not None and len(val):
-            self.set_threshold(self.score_samples(val))
-        return self
 
     def _fit_svm(self, data: Tensor) -> None:
         """Fit StandardScaler + OneClassSVM on (at most ``svm_max_train`` of) ``data`` (N, C, H, W)."""

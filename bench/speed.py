@@ -52,6 +52,11 @@ def time_score(det, geometry, n: int, batch: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _one(geometry: tuple[int, int, int]) -> torch.Tensor:
+    h, w, c = geometry
+    return torch.zeros(1, c, h, w, dtype=torch.uint8)
+
+
 def main() -> None:
     """Parse flags, run, print a table and a JSON line per row."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +69,7 @@ def main() -> None:
     p.add_argument("--score-images", type=int, default=1024)
     p.add_argument("--score-batch", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
@@ -77,7 +83,16 @@ def main() -> None:
             sc = time_score(det, GEOMETRIES[g], args.score_images, args.score_batch)
             row = {"detector": name, "geometry": "x".join(map(str, GEOMETRIES[g])), "device": args.device,
                    "threads": args.threads, "train_images_per_s": round(tr, 1), "score_images_per_s": round(sc, 1)}
-            print(f"{name:9s} {row['geometry']:9s} train {tr:8.1f} img/s   score {sc:8.1f} img/s")
+            line = f"{name:9s} {row['geometry']:9s} train {tr:8.1f} img/s   score {sc:8.1f} img/s"
+            if args.compile and det.supports_compile:
+                det.config.compile_scoring = True
+                t0 = time.perf_counter()
+                det.score_samples(_one(GEOMETRIES[g]), batch_size=args.score_batch)  # compiles
+                row["compile_seconds"] = round(time.perf_counter() - t0, 1)
+                row["score_compiled_images_per_s"] = round(time_score(det, GEOMETRIES[g], args.score_images,
+                                                                      args.score_batch), 1)
+                line += f"   compiled score {row['score_compiled_images_per_s']:8.1f} img/s"
+            print(line)
             print(json.dumps(row))
 
 

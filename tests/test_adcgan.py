@@ -164,3 +164,16 @@ def test_loading_another_detectors_model_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="holds a 'ocsvm' model, not 'adcgan'"):
         ADCGAN.load(tmp_path / "svm")
     assert load_detector(tmp_path / "svm").name == "ocsvm"
+
+
+def test_compiled_scoring_matches_eager(fitted):
+    x = blobs(20, seed=7)
+    eager = fitted.score_components(x, batch_size=8)
+    fitted.config.compile_scoring = True
+    try:
+        compiled = fitted.score_components(x, batch_size=8)   # 8 + 8 + 4 (padded) images
+    finally:
+        fitted.config.compile_scoring = False
+        fitted._compiled = None
+    for k in eager:
+        np.testing.assert_allclose(compiled[k], eager[k], rtol=1e-4, atol=1e-5)

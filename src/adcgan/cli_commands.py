@@ -117,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     spec = resolve_run_spec(args, training=False)
     metrics = evaluate_saved(args.model, spec, args.out, device=args.device, batch_size=args.batch_size,
-                             progress=not args.quiet)
+                             progress=not args.quiet, compile_scoring=bool(args.compile_scoring))
     _summary(metrics, args.out)
     print(metrics_line(metrics))
     return 0
@@ -142,6 +142,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     model = Path(args.model)
     model = model / "model" if (model / "model" / "config.json").exists() else model
     det = BaseDetector.load(model, device=args.device)
+    det.config.compile_scoring = bool(args.compile_scoring)
     images, ids = load_image_files([Path(p) for p in args.paths], tuple(det.geometry), det.preprocess)
     comps = det.score_components(images, batch_size=args.batch_size, progress=not args.quiet)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ class DetectorConfig:
         score_batch_size: Batch size for scoring (scores do not depend on it).
         max_train_images: Optional cap on training images (a recorded budget cut).
         num_threads: torch CPU threads; ``None`` leaves torch's default.
+        compile_scoring: ``torch.compile`` the scoring pass (faster large scoring jobs, 10-60 s
+            to compile; detectors that optimise at test time ignore it).
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
     """
@@ -44,6 +46,7 @@ class DetectorConfig:
     max_train_images: int | None = None
     num_threads: int | None = None
     channels_last: bool = True
+    compile_scoring: bool = False
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one clear message for an invalid setting."""

@@ -178,7 +178,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
 
 
 def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, device: str | None = None,
-                   batch_size: int | None = None, progress: bool = True) -> dict[str, Any]:
+                   batch_size: int | None = None, progress: bool = True, compile_scoring: bool = False) -> dict[str, Any]:
     """``adcgan evaluate``: load a model folder (or a run folder holding ``model/``) and evaluate it."""
     model_dir = Path(model_dir)
     if (model_dir / "model" / "config.json").exists():
@@ -188,7 +188,10 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
     det = BaseDetector.load(model_dir, device=device)
     if batch_size:
         det.config.score_batch_size = batch_size
+    det.config.compile_scoring = bool(compile_scoring)
     spec.preprocess = det.preprocess if det.preprocess in ("paper", "none") else spec.preprocess
+    if spec.geometry is None and spec.dataset in ("folder", "user"):
+        spec.geometry = list(det.geometry or ())  # resize the user's images to the model's geometry
     ds = load_data(spec)
     if tuple(ds.geometry) != tuple(det.geometry or ()):
         raise ValueError(f"model {model_dir} expects {det.geometry} images but {ds.display_name} has {ds.geometry}")

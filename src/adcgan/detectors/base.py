@@ -34,6 +34,7 @@ class BaseDetector:
     name: ClassVar[str] = "base"
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
     component_names: ClassVar[tuple[str, ...]] = ()
+    supports_compile: ClassVar[bool] = False   # score_batch is a pure forward pass (see adcgan.compiled)
 
     def __init__(self, config: DetectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -52,6 +53,7 @@ class BaseDetector:
         self.history: list[dict[str, Any]] = []
         self.preprocess = "none"
         self.device = torch.device("cpu")
+        self._compiled: Any = None
 
     # ---- hooks for subclasses -------------------------------------------------------------
     def build_nets(self) -> dict[str, nn.Module]:
@@ -107,6 +109,7 @@ class BaseDetector:
         if self.config.num_threads:
             torch.set_num_threads(int(self.config.num_threads))
         seed_everything(self.config.seed)
+        self._compiled = None
         self.nets = nn.ModuleDict(self.build_nets()).to(self.device)
         if self.config.channels_last:
             self.nets.to(memory_format=torch.channels_last)
@@ -192,12 +195,23 @@ class BaseDetector:
         self.set_train(False)
         self.prepare_scoring()
         out: dict[str, list[np.ndarray]] = {}
+        score = self._scorer(bs)
         with torch.no_grad(), parametrize.cached():
             for i in tqdm(range(0, len(t), bs), desc=f"{self.name} scoring", disable=not progress, leave=False):
                 x = to_float(t[i:i + bs].to(self.device), self.config.channels_last)
-                for k, v in self.score_batch(x).items():
+                for k, v in score(x).items():
                     out.setdefault(k, []).append(v.detach().double().cpu().numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
+
+    def _scorer(self, batch_size: int) -> Any:
+        """``score_batch``, or its compiled version when ``compile_scoring`` is on and supported."""
+        if not (self.config.compile_scoring and self.supports_compile):
+            return self.score_batch
+        from adcgan.compiled import CompiledScorer
+
+        if self._compiled is None or self._compiled.batch_size != batch_size:
+            self._compiled = CompiledScorer(self, batch_size)
+        return self._compiled
 
     def score_samples(self, X: Any, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Anomaly score per image (higher = more anomalous)."""

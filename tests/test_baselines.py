@@ -18,6 +18,7 @@ from adcgan.registry import create_detector, list_detectors
 from conftest import FMNIST_DIR, need
 
 BASELINES = ("alad", "adgan", "aegan", "ocsvm", "deepsvdd")
+DETECTORS = tuple(list_detectors())  # the shared tests run over the whole registry, AD-CGAN included
 GEOMETRIES = ((28, 28, 1), (32, 32, 3), (64, 64, 3))
 COMMON = {"device": "cpu", "epochs": 1, "batch_size": 8, "seed": 0}
 TINY = {
@@ -26,6 +27,7 @@ TINY = {
     "aegan": {"width": 8, "latent_dim": 8, "warmup_epochs": 1},
     "ocsvm": {},
     "deepsvdd": {"warmup_epochs": 1},
+    "adcgan": {"warmup_epochs": 1, "bn_recalibration_batches": 2},
 }
 
 
@@ -72,7 +74,7 @@ def test_images() -> np.ndarray:
 def fitted(train_images) -> dict[str, BaseDetector]:
     """One tiny fitted detector per baseline (28x28x1, 1 epoch)."""
     torch.manual_seed(0)
-    return {name: tiny(name).fit(train_images, progress=False) for name in BASELINES}
+    return {name: tiny(name).fit(train_images, progress=False) for name in DETECTORS}
 
 
 def test_all_baselines_registered():
@@ -108,7 +110,7 @@ def _check_nets(name: str, det: BaseDetector, x: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
-@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("name", DETECTORS)
 def test_build_train_step_and_score_shapes(name, geometry):
     det = tiny(name)
     if name == "ocsvm":
@@ -133,7 +135,7 @@ def test_build_train_step_and_score_shapes(name, geometry):
 
 
 # ---- checkpoints and score invariances ---------------------------------------------------------
-@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("name", DETECTORS)
 def test_save_load_gives_identical_scores(name, fitted, test_images, tmp_path):
     det = fitted[name]
     before = det.score_samples(test_images)
@@ -143,7 +145,7 @@ def test_save_load_gives_identical_scores(name, fitted, test_images, tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(test_images), before)
 
 
-@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("name", DETECTORS)
 def test_scores_do_not_depend_on_batch_size_or_order(name, fitted, test_images):
     det = fitted[name]
     ref = det.score_samples(test_images, batch_size=16)

@@ -156,7 +156,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     """``adcgan info``: data sets found, detectors, devices."""
     import torch
 
-    from adcgan.data import find_dataset, list_datasets
+    from adcgan.data import find_dataset, get_spec, list_datasets
     from adcgan.registry import list_detectors
     from adcgan.utils import resolve_device
 
@@ -166,7 +166,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print("data sets:")
     for name in list_datasets():
         where = find_dataset(name, args.data_dir) if args.data_dir else find_dataset(name)
-        print(f"  {name:14s} {where if where else 'not found (downloaded on first use where a source exists)'}")
+        missing = ("not found (verified download on first use)" if get_spec(name).resources
+                   else "not found (no public download: pass --data-dir)")
+        print(f"  {name:14s} {where if where else missing}")
     return 0
 
 

@@ -52,9 +52,15 @@ def time_score(det, geometry, n: int, batch: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def _one(geometry: tuple[int, int, int]) -> torch.Tensor:
+def time_compiled(det, geometry, n: int, batch: int) -> dict[str, float]:
+    """Compile time (first call) and images/s of the ``compile_scoring`` pass."""
     h, w, c = geometry
-    return torch.zeros(1, c, h, w, dtype=torch.uint8)
+    det.config.compile_scoring = True
+    t0 = time.perf_counter()
+    det.score_samples(torch.zeros(1, c, h, w, dtype=torch.uint8), batch_size=batch)  # compiles
+    compile_s = time.perf_counter() - t0
+    return {"compile_seconds": round(compile_s, 1),
+            "score_compiled_images_per_s": round(time_score(det, geometry, n, batch), 1)}
 
 
 def main() -> None:
@@ -85,12 +91,7 @@ def main() -> None:
                    "threads": args.threads, "train_images_per_s": round(tr, 1), "score_images_per_s": round(sc, 1)}
             line = f"{name:9s} {row['geometry']:9s} train {tr:8.1f} img/s   score {sc:8.1f} img/s"
             if args.compile and det.supports_compile:
-                det.config.compile_scoring = True
-                t0 = time.perf_counter()
-                det.score_samples(_one(GEOMETRIES[g]), batch_size=args.score_batch)  # compiles
-                row["compile_seconds"] = round(time.perf_counter() - t0, 1)
-                row["score_compiled_images_per_s"] = round(time_score(det, GEOMETRIES[g], args.score_images,
-                                                                      args.score_batch), 1)
+                row.update(time_compiled(det, GEOMETRIES[g], args.score_images, args.score_batch))
                 line += f"   compiled score {row['score_compiled_images_per_s']:8.1f} img/s"
             print(line)
             print(json.dumps(row))

@@ -3,8 +3,8 @@
 The scoring copy has BatchNorm folded into the preceding convolutions (exact in
 eval mode; done here because inductor's own ``freezing`` pass folded BatchNorm into
 transposed convolutions wrongly in torch 2.13) and inductor fuses the element-wise
-tails (bench/speed.py --compile measures it). Compilation itself
-takes 10-60 s, so it pays off on large scoring jobs only. The compiled pass runs
+tails (bench/speed.py --compile measures it). Compilation itself takes 10-60 s,
+so it pays off on large scoring jobs only. The compiled pass runs
 on plain copies of the networks (spectral-norm parametrisations baked in), and
 every batch is padded to the same size so that one graph serves all batches.
 """
@@ -70,9 +70,6 @@ class CompiledScorer:
     """Runs ``det.score_batch`` compiled, on frozen plain copies of ``det.nets``."""
 
     def __init__(self, det: Any, batch_size: int) -> None:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.freezing = True  # constant weights: prepacked for oneDNN (BatchNorm is pre-folded)
         self.det, self.batch_size = det, batch_size
         self.clone = copy.copy(det)  # shallow: shares config and scoring state, not the networks
         self.clone.nets = nn.ModuleDict({k: plain_copy(v) for k, v in det.nets.items()})
@@ -95,8 +92,12 @@ class CompiledScorer:
             x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last
                                                if x.is_contiguous(memory_format=torch.channels_last)
                                                else torch.contiguous_format)
+        import torch._inductor.config as inductor_config
+
         try:
-            out = self.fn(x)
+            # constant weights, prepacked for oneDNN (BatchNorm is pre-folded); scoped, not process-wide
+            with inductor_config.patch(freezing=True):
+                out = self.fn(x)
         except Exception as exc:  # noqa: BLE001 - no compiler toolchain, unsupported op, ...
             warnings.warn(f"torch.compile of the scoring pass failed ({str(exc).splitlines()[0]}); "
                           "scoring eagerly", RuntimeWarning, stacklevel=2)

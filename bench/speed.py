@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -40,27 +41,37 @@ def time_train(det, geometry, steps: int, warmup: int) -> float:
     return steps * len(x) / (time.perf_counter() - t0)
 
 
-def time_score(det, geometry, n: int, batch: int) -> float:
-    """Images/s of ``score_samples`` on ``n`` random uint8 images."""
+def time_score(det, geometry, n: int, batch: int, repeats: int = 1) -> float:
+    """Median images/s of ``score_samples`` on ``n`` random uint8 images over ``repeats`` passes."""
     h, w, c = geometry
     x = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8)
-    det.score_samples(x[:batch], batch_size=batch)  # warm-up
-    _sync(det.device)
-    t0 = time.perf_counter()
-    det.score_samples(x, batch_size=batch)
-    _sync(det.device)
-    return n / (time.perf_counter() - t0)
+    det.score_samples(x[:batch], batch_size=batch)  # warm-up (builds the inference copies)
+    rates = []
+    for _ in range(repeats):
+        _sync(det.device)
+        t0 = time.perf_counter()
+        det.score_samples(x, batch_size=batch)
+        _sync(det.device)
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
-def time_compiled(det, geometry, n: int, batch: int) -> dict[str, float]:
-    """Compile time (first call) and images/s of the ``compile_scoring`` pass."""
-    h, w, c = geometry
-    det.config.compile_scoring = True
-    t0 = time.perf_counter()
-    det.score_samples(torch.zeros(1, c, h, w, dtype=torch.uint8), batch_size=batch)  # compiles
-    compile_s = time.perf_counter() - t0
-    return {"compile_seconds": round(compile_s, 1),
-            "score_compiled_images_per_s": round(time_score(det, geometry, n, batch), 1)}
+def score_rates(det, geometry, args) -> dict[str, float]:
+    """Scoring images/s: default path, reference (training modules) and, with --compile, compiled."""
+    g, n, b, r = geometry, args.score_images, args.score_batch, args.repeats
+    row = {"score_images_per_s": round(time_score(det, g, n, b, r), 1)}
+    if det.inference_scoring:
+        det.config.fast_scoring = False
+        row["score_reference_images_per_s"] = round(time_score(det, g, n, b, r), 1)
+        det.config.fast_scoring = True
+        if args.compile:
+            det.config.compile_scoring = True
+            t0 = time.perf_counter()
+            det.score_samples(torch.zeros(1, g[2], g[0], g[1], dtype=torch.uint8), batch_size=b)  # compiles
+            row["compile_seconds"] = round(time.perf_counter() - t0, 1)
+            row["score_compiled_images_per_s"] = round(time_score(det, g, n, b, r), 1)
+            det.config.compile_scoring = False
+    return row
 
 
 def main() -> None:
@@ -75,6 +86,7 @@ def main() -> None:
     p.add_argument("--score-images", type=int, default=1024)
     p.add_argument("--score-batch", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3, help="timed scoring passes (median reported)")
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,13 +98,13 @@ def main() -> None:
             det = create_detector(name, device=args.device, batch_size=args.batch_size, warmup_epochs=0, epochs=1)
             det._build(GEOMETRIES[g])
             tr = time_train(det, GEOMETRIES[g], args.steps, args.warmup_steps)
-            sc = time_score(det, GEOMETRIES[g], args.score_images, args.score_batch)
             row = {"detector": name, "geometry": "x".join(map(str, GEOMETRIES[g])), "device": args.device,
-                   "threads": args.threads, "train_images_per_s": round(tr, 1), "score_images_per_s": round(sc, 1)}
-            line = f"{name:9s} {row['geometry']:9s} train {tr:8.1f} img/s   score {sc:8.1f} img/s"
-            if args.compile and det.supports_compile:
-                row.update(time_compiled(det, GEOMETRIES[g], args.score_images, args.score_batch))
-                line += f"   compiled score {row['score_compiled_images_per_s']:8.1f} img/s"
+                   "threads": args.threads, "train_images_per_s": round(tr, 1)}
+            row.update(score_rates(det, GEOMETRIES[g], args))
+            line = (f"{name:9s} {row['geometry']:9s} train {tr:8.1f} img/s   score {row['score_images_per_s']:8.1f}"
+                    " img/s" + "".join(f"   {k.removeprefix('score_').removesuffix('_images_per_s')} {v:8.1f}"
+                                       for k, v in row.items() if k.endswith("images_per_s")
+                                       and k not in ("train_images_per_s", "score_images_per_s")))
             print(line)
             print(json.dumps(row))
 

@@ -174,6 +174,6 @@ def test_compiled_scoring_matches_eager(fitted):
         compiled = fitted.score_components(x, batch_size=8)   # 8 + 8 + 4 (padded) images
     finally:
         fitted.config.compile_scoring = False
-        fitted._compiled = None
+        fitted._scorer_cache = None
     for k in eager:
         np.testing.assert_allclose(compiled[k], eager[k], rtol=1e-4, atol=1e-5)

@@ -20,7 +20,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="training (train) or scoring (evaluate/score) batch size")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--compile", dest="compile_scoring", action="store_true", default=None,
-                   help="torch.compile the scoring pass (faster on large test sets; 10-60 s to compile)")
+                   help="torch.compile the scoring pass (10-60 s to compile; not faster than the default "
+                        "inference copies on a 2-core CPU, measure with bench/speed.py --compile)")
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:

@@ -73,7 +73,7 @@ class ADCGAN(BaseDetector):
     name: ClassVar[str] = "adcgan"
     Config: ClassVar[type[DetectorConfig]] = ADCGANConfig
     component_names: ClassVar[tuple[str, ...]] = ("LGR", "LGD", "LFE", "LFL")
-    supports_compile: ClassVar[bool] = True
+    inference_scoring: ClassVar[bool] = True
     config: ADCGANConfig
 
     def build_nets(self) -> dict[str, nn.Module]:

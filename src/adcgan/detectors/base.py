@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from adcgan.config import DetectorConfig
+from adcgan.inference import reuse_freed_memory
 from adcgan.training import fit_loop
 from adcgan.utils import as_image_tensor, atomic_torch_save, atomic_write_json, resolve_device, \
     seed_everything, to_float, versions
@@ -34,7 +35,8 @@ class BaseDetector:
     name: ClassVar[str] = "base"
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
     component_names: ClassVar[tuple[str, ...]] = ()
-    supports_compile: ClassVar[bool] = False   # score_batch is a pure forward pass (see adcgan.compiled)
+    inference_scoring: ClassVar[bool] = False  # score_batch is a pure forward pass of self.nets:
+                                               # it may run on inference copies (adcgan.inference)
 
     def __init__(self, config: DetectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -53,7 +55,7 @@ class BaseDetector:
         self.history: list[dict[str, Any]] = []
         self.preprocess = "none"
         self.device = torch.device("cpu")
-        self._compiled: Any = None
+        self._scorer_cache: Any = None
 
     # ---- hooks for subclasses -------------------------------------------------------------
     def build_nets(self) -> dict[str, nn.Module]:
@@ -109,7 +111,7 @@ class BaseDetector:
         if self.config.num_threads:
             torch.set_num_threads(int(self.config.num_threads))
         seed_everything(self.config.seed)
-        self._compiled = None
+        self._scorer_cache = None
         self.nets = nn.ModuleDict(self.build_nets()).to(self.device)
         if self.config.channels_last:
             self.nets.to(memory_format=torch.channels_last)
@@ -196,7 +198,7 @@ class BaseDetector:
         self.prepare_scoring()
         out: dict[str, list[np.ndarray]] = {}
         score = self._scorer(bs)
-        with torch.no_grad(), parametrize.cached():
+        with torch.no_grad(), parametrize.cached(), reuse_freed_memory(self.device.type == "cpu"):
             for i in tqdm(range(0, len(t), bs), desc=f"{self.name} scoring", disable=not progress, leave=False):
                 x = to_float(t[i:i + bs].to(self.device), self.config.channels_last)
                 for k, v in score(x).items():
@@ -204,14 +206,19 @@ class BaseDetector:
         return {k: np.concatenate(v) for k, v in out.items()}
 
     def _scorer(self, batch_size: int) -> Any:
-        """``score_batch``, or its compiled version when ``compile_scoring`` is on and supported."""
-        if not (self.config.compile_scoring and self.supports_compile):
+        """``score_batch`` on inference copies of the networks (``fast_scoring``), compiled when
+        ``compile_scoring`` is on; plain ``score_batch`` for detectors that optimise at test time."""
+        c = self.config
+        if not (self.inference_scoring and (c.fast_scoring or c.compile_scoring)):
             return self.score_batch
         from adcgan.compiled import CompiledScorer
+        from adcgan.inference import InferenceScorer
 
-        if self._compiled is None or self._compiled.batch_size != batch_size:
-            self._compiled = CompiledScorer(self, batch_size)
-        return self._compiled
+        s = self._scorer_cache
+        if s is None or not s.current() or isinstance(s, CompiledScorer) != c.compile_scoring \
+                or (c.compile_scoring and s.batch_size != batch_size):
+            self._scorer_cache = CompiledScorer(self, batch_size) if c.compile_scoring else InferenceScorer(self)
+        return self._scorer_cache
 
     def score_samples(self, X: Any, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Anomaly score per image (higher = more anomalous)."""

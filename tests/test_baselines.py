@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from adcgan.detectors.base import BaseDetector
-from adcgan.registry import create_detector, list_detectors
+from adcgan.registry import create_detector, get_detector_class, list_detectors
 from conftest import FMNIST_DIR, need
 
 BASELINES = ("alad", "adgan", "aegan", "ocsvm", "deepsvdd")
@@ -155,6 +155,20 @@ def test_scores_do_not_depend_on_batch_size_or_order(name, fitted, test_images):
     np.testing.assert_allclose(one, ref, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(shuffled[np.argsort(perm)], ref, rtol=1e-5, atol=1e-7)
     assert np.std(ref) > 0  # not a constant score
+
+
+@pytest.mark.parametrize("name", [n for n in DETECTORS if get_detector_class(n).inference_scoring])
+def test_inference_copies_score_like_the_training_modules(name, fitted, test_images):
+    det = fitted[name]
+    det.config.fast_scoring = False
+    try:
+        ref = det.score_components(test_images, batch_size=16)
+    finally:
+        det.config.fast_scoring = True
+    fast = det.score_components(test_images, batch_size=16)
+    assert set(fast) == set(ref)
+    for k in ref:
+        np.testing.assert_allclose(fast[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
 # ---- ADGAN --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from adcgan import ADCGAN
-from adcgan.inference import PointInputDeconv, NarrowConv, SmallOutputConv, fold_batchnorm, inference_copy, plain_copy, \
+from adcgan.inference import InferenceDeconv, NarrowConv, SmallOutputConv, fold_batchnorm, inference_copy, plain_copy, \
     reuse_freed_memory, rewrite_for_inference
 from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.nets.layers import sn
@@ -20,15 +20,20 @@ def test_point_input_deconv_by_hand():
         conv.weight.copy_(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]], [[[10.0, 20.0], [30.0, 40.0]]]]))
         conv.bias.fill_(0.5)
     x = torch.tensor([1.0, -1.0]).view(1, 2, 1, 1)          # out[i, j] = w0[i, j] - w1[i, j] + 0.5
-    y = PointInputDeconv(conv)(x)
+    y = InferenceDeconv(conv)(x)
     assert torch.equal(y, torch.tensor([[[[-8.5, -17.5], [-26.5, -35.5]]]]))
 
 
-@pytest.mark.parametrize("k,s,p,op,size", [(4, 2, 0, 0, 1), (5, 2, 0, 0, 1), (2, 2, 0, 0, 1), (2, 2, 0, 0, 15), (4, 2, 1, 0, 1), (3, 2, 1, 0, 8), (5, 2, 2, 1, 1)])
-def test_point_input_deconv_matches_conv_transpose_or_falls_back(k, s, p, op, size):
-    conv = nn.ConvTranspose2d(16, 8, k, s, p, output_padding=op)
+@pytest.mark.parametrize("k,s,p,op,size", [(4, 2, 0, 0, 1), (5, 2, 0, 0, 1), (2, 2, 0, 0, 1), (2, 2, 0, 0, 15), (4, 2, 1, 0, 1), (3, 2, 1, 0, 8), (5, 2, 2, 1, 1), (4, 1, 0, 0, 6)])
+def test_inference_deconv_matches_conv_transpose(k, s, p, op, size):
     x = torch.randn(5, 16, size, size).contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(PointInputDeconv(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
+    for conv in (nn.ConvTranspose2d(16, 8, k, s, p, output_padding=op),
+                 nn.ConvTranspose2d(16, 8, k, s, p, output_padding=op, bias=False),
+                 nn.ConvTranspose2d(16, 8, k, s, p, output_padding=op, groups=2),
+                 nn.ConvTranspose2d(16, 8, k, s, p, output_padding=op, dilation=2)):
+        if op >= s and op >= conv.dilation[0]:
+            continue  # not a valid ConvTranspose2d
+        torch.testing.assert_close(InferenceDeconv(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
 
 
 def test_narrow_conv_by_hand():

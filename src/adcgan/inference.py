@@ -6,11 +6,13 @@ rebuilt whenever a weight changes, in which
 * spectral-norm parametrisations are baked into plain weights (:func:`plain_copy`);
 * eval-mode BatchNorm is folded into the (transposed) convolution before it;
 * a transposed convolution applied to a 1x1 input (the generator's first up-sampling
-  layer) is one matrix product instead of a oneDNN deconvolution (about 8x faster);
+  layer) is one matrix product instead of a oneDNN deconvolution (about 8x faster); the
+  other overlapping transposed convolutions add their bias apart (up to 2x faster);
 * a convolution with a tiny output map (the encoder's last two layers) is im2col plus
   one matrix product (2-4x faster);
-* a convolution with at most 4 output channels (the generator's output layer) is one
-  matrix product over channels plus k*k shifted sums (about 2.5x faster);
+* a convolution with at most 4 output channels and more input channels than taps (the
+  generator's output layer) is one matrix product over channels plus k*k shifted sums
+  (about 2.5x faster);
 * single-slope PReLU becomes the identical LeakyReLU, and activations that follow a
   freshly computed tensor run in place.
 
@@ -86,13 +88,17 @@ def _fold(conv: nn.Module, bn: nn.BatchNorm2d) -> None:
     conv.bias = nn.Parameter(bias * scale + shift, requires_grad=False)
 
 
-class PointInputDeconv(nn.Module):
-    """A ConvTranspose2d (padding 0) that is a single matrix product on 1x1 inputs.
+class InferenceDeconv(nn.Module):
+    """A ConvTranspose2d for inference: one matrix product on 1x1 inputs, else bias added apart.
 
-    On a 1x1 input, output pixel (i, j) is ``x @ W[:, :, i, j] + b``, so the whole layer is
-    ``x (N, Cin) @ W' (Cin, kh*kw*Cout)``, returned as a channels-last view. Other input
-    sizes use the wrapped module (a GEMM + col2im version was measured slower or no faster
-    than oneDNN there).
+    On a 1x1 input with padding 0, output pixel (i, j) is ``x @ W[:, :, i, j] + b``, so the
+    layer is ``x (N, Cin) @ W' (Cin, kh*kw*Cout)`` (returned as a channels-last view; ~8x
+    faster than oneDNN). On other inputs, kernels whose taps overlap (k > stride) run oneDNN's
+    deconvolution without its bias and add the bias in place: with the bias inside, PyTorch's
+    CPU deconvolution took up to twice as long for many shapes (8 -> 15, 7 -> 14, 13 -> 29,
+    29 -> 61) and was at most ~8 % faster for the others; for k == stride it was faster with
+    the bias inside. A GEMM + col2im form was measured too: faster at <= 5x5 inputs, up to
+    3.7x slower at larger ones, so not used.
     """
 
     def __init__(self, conv: nn.ConvTranspose2d) -> None:
@@ -101,15 +107,21 @@ class PointInputDeconv(nn.Module):
         cin, cout, kh, kw = conv.weight.shape
         bias = conv.bias if conv.bias is not None else torch.zeros(cout, device=conv.weight.device)
         self.register_buffer("w", conv.weight.detach().permute(0, 2, 3, 1).reshape(cin, -1).contiguous())
-        self.register_buffer("b", bias.detach().repeat(kh * kw))
+        self.register_buffer("b", bias.detach().view(1, -1, 1, 1).clone())
+        self.register_buffer("b_point", bias.detach().repeat(kh * kw))
+        self.overlap = kh > conv.stride[0] or kw > conv.stride[1]
+        self.point = (conv.padding, conv.output_padding, conv.groups, conv.dilation) == ((0, 0), (0, 0), 1, (1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, Cin, H, W) -> (N, Cout, H', W') as ``ConvTranspose2d``."""
         c = self.conv
-        if x.shape[2:] != (1, 1) or c.padding != (0, 0) or c.output_padding != (0, 0):
+        if x.shape[2:] == (1, 1) and self.point:
+            _, cout, kh, kw = c.weight.shape
+            return torch.addmm(self.b_point, x.flatten(1), self.w).view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
+        if c.bias is None or not self.overlap:
             return c(x)
-        _, cout, kh, kw = self.conv.weight.shape
-        return torch.addmm(self.b, x.flatten(1), self.w).view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
+        y = F.conv_transpose2d(x, c.weight, None, c.stride, c.padding, c.output_padding, c.groups, c.dilation)
+        return y.add_(self.b)
 
 
 class SmallOutputConv(nn.Module):
@@ -146,6 +158,9 @@ class SmallOutputConv(nn.Module):
 class NarrowConv(nn.Module):
     """A stride-1 Conv2d with few output channels as one matrix product plus shifted sums.
 
+    Used where ``Cout * kh * kw <= Cin`` (the generators' output layers), so the per-tap map
+    ``t`` is no larger than the input; with more taps than input channels it is slower.
+
     ``t = x_nhwc @ W' (Cin, kh*kw*Cout)`` gives every tap's contribution per pixel; the
     output is the sum of the kh*kw shifted slices of ``t`` (zero padding pads ``t``).
     """
@@ -173,17 +188,17 @@ class NarrowConv(nn.Module):
         return y.permute(0, 3, 1, 2)
 
 
-_FRESH = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d, PointInputDeconv, NarrowConv, SmallOutputConv)
+_FRESH = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d, InferenceDeconv, NarrowConv, SmallOutputConv)
 _PASS = (nn.Identity, nn.Dropout, nn.Dropout2d)  # eval mode: return their input
 
 
 def _rewrite_leaf(m: nn.Module, fresh_input: bool) -> nn.Module:
-    if isinstance(m, nn.ConvTranspose2d) and m.padding == (0, 0) and m.output_padding == (0, 0) \
-            and m.groups == 1 and m.dilation == (1, 1):
-        return PointInputDeconv(m)
+    if isinstance(m, nn.ConvTranspose2d) and m.padding_mode == "zeros" and isinstance(m.padding, tuple):
+        return InferenceDeconv(m)
     plain_conv = isinstance(m, nn.Conv2d) and m.groups == 1 and m.dilation == (1, 1) \
         and m.padding_mode == "zeros" and isinstance(m.padding, tuple)
-    if plain_conv and m.out_channels <= 4 and m.stride == (1, 1):
+    if plain_conv and m.out_channels <= 4 and m.stride == (1, 1) \
+            and m.out_channels * m.kernel_size[0] * m.kernel_size[1] <= m.in_channels:
         return NarrowConv(m)
     if plain_conv and m.padding == (0, 0):
         return SmallOutputConv(m)

@@ -49,6 +49,7 @@ class AEGAN(BaseDetector):
     name: ClassVar[str] = "aegan"
     Config: ClassVar[type[DetectorConfig]] = AEGANConfig
     component_names: ClassVar[tuple[str, ...]] = ("residual", "feature", "latent")
+    inference_scoring: ClassVar[bool] = True
     config: AEGANConfig
 
     def build_nets(self) -> dict[str, nn.Module]:

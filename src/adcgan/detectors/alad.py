@@ -46,6 +46,7 @@ class ALAD(BaseDetector):
     name: ClassVar[str] = "alad"
     Config: ClassVar[type[DetectorConfig]] = ALADConfig
     component_names: ClassVar[tuple[str, ...]] = ()
+    inference_scoring: ClassVar[bool] = True
     config: ALADConfig
 
     def build_nets(self) -> dict[str, nn.Module]:

@@ -40,6 +40,7 @@ class DeepSVDD(BaseDetector):
     name: ClassVar[str] = "deepsvdd"
     Config: ClassVar[type[DetectorConfig]] = DeepSVDDConfig
     component_names: ClassVar[tuple[str, ...]] = ()
+    inference_scoring: ClassVar[bool] = True
     config: DeepSVDDConfig
 
     def build_nets(self) -> dict[str, nn.Module]:

@@ -27,8 +27,9 @@ class DetectorConfig:
         score_batch_size: Batch size for scoring (scores do not depend on it).
         max_train_images: Optional cap on training images (a recorded budget cut).
         num_threads: torch CPU threads; ``None`` leaves torch's default.
-        compile_scoring: ``torch.compile`` the scoring pass (faster large scoring jobs, 10-60 s
-            to compile; detectors that optimise at test time ignore it).
+        compile_scoring: ``torch.compile`` the inference copies' scoring pass (10-60 s to
+            compile; no faster than the eager copies on a 2-core CPU; detectors that optimise
+            at test time ignore it).
         fast_scoring: Score on exact inference copies of the networks (spectral norm baked
             in, BatchNorm folded, faster equivalent layers: :mod:`adcgan.inference`); scores
             match the training modules to ~1e-6. ``False`` scores on the training modules.

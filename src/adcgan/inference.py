@@ -27,7 +27,7 @@ import contextlib
 import copy
 import ctypes
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -104,24 +104,25 @@ class InferenceDeconv(nn.Module):
     def __init__(self, conv: nn.ConvTranspose2d) -> None:
         super().__init__()
         self.conv = conv
-        cin, cout, kh, kw = conv.weight.shape
-        bias = conv.bias if conv.bias is not None else torch.zeros(cout, device=conv.weight.device)
-        self.register_buffer("w", conv.weight.detach().permute(0, 2, 3, 1).reshape(cin, -1).contiguous())
-        self.register_buffer("b", bias.detach().view(1, -1, 1, 1).clone())
-        self.register_buffer("b_point", bias.detach().repeat(kh * kw))
+        _, _, kh, kw = conv.weight.shape
         self.overlap = kh > conv.stride[0] or kw > conv.stride[1]
         self.point = (conv.padding, conv.output_padding, conv.groups, conv.dilation) == ((0, 0), (0, 0), 1, (1, 1))
+        self._gemm: tuple[Tensor, Tensor] | None = None  # (W', tiled bias), made on the first 1x1 input
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, Cin, H, W) -> (N, Cout, H', W') as ``ConvTranspose2d``."""
         c = self.conv
         if x.shape[2:] == (1, 1) and self.point:
-            _, cout, kh, kw = c.weight.shape
-            return torch.addmm(self.b_point, x.flatten(1), self.w).view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
+            cin, cout, kh, kw = c.weight.shape
+            if self._gemm is None:
+                bias = c.bias if c.bias is not None else c.weight.new_zeros(cout)
+                self._gemm = (c.weight.permute(0, 2, 3, 1).reshape(cin, -1).contiguous(), bias.repeat(kh * kw))
+            w, b = self._gemm
+            return torch.addmm(b, x.flatten(1), w).view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
         if c.bias is None or not self.overlap:
             return c(x)
         y = F.conv_transpose2d(x, c.weight, None, c.stride, c.padding, c.output_padding, c.groups, c.dilation)
-        return y.add_(self.b)
+        return y.add_(c.bias.view(1, -1, 1, 1))
 
 
 class SmallOutputConv(nn.Module):
@@ -129,16 +130,14 @@ class SmallOutputConv(nn.Module):
 
     oneDNN's direct convolution is inefficient when the output has only a few pixels
     (the encoders' last two layers); gathering the patches and calling GEMM was 2-4x faster
-    there. Larger outputs use the wrapped module.
+    there. Larger outputs use the wrapped module; the GEMM layout of the weight is made on
+    first use, so layers that never see a tiny output hold no second copy of their weights.
     """
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         self.conv = conv
-        cout, cin, kh, kw = conv.weight.shape
-        bias = conv.bias if conv.bias is not None else torch.zeros(cout, device=conv.weight.device)
-        self.register_buffer("w", conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, cout).contiguous())
-        self.register_buffer("b", bias.detach().clone())
+        self._gemm: tuple[Tensor, Tensor] | None = None  # (W', bias), made on the first tiny output
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, Cin, H, W) -> (N, Cout, H', W') as ``Conv2d``."""
@@ -148,10 +147,15 @@ class SmallOutputConv(nn.Module):
         ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
         if ho * wo > 9:
             return c(x)
+        if self._gemm is None:
+            cout = c.out_channels
+            self._gemm = (c.weight.permute(2, 3, 1, 0).reshape(-1, cout).contiguous(),
+                          c.bias if c.bias is not None else c.weight.new_zeros(cout))
+        wm, b = self._gemm
         xn = x.permute(0, 2, 3, 1)
         cols = torch.stack([xn[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
                             for i in range(kh) for j in range(kw)], dim=3)   # (N, Ho, Wo, kh*kw, Cin)
-        y = torch.addmm(self.b, cols.reshape(n * ho * wo, -1), self.w)
+        y = torch.addmm(b, cols.reshape(n * ho * wo, -1), wm)
         return y.view(n, ho, wo, -1).permute(0, 3, 1, 2)
 
 
@@ -211,16 +215,17 @@ def _rewrite_leaf(m: nn.Module, fresh_input: bool) -> nn.Module:
 
 def rewrite_for_inference(module: nn.Module) -> nn.Module:
     """Apply the exact layer rewrites listed in the module docstring, in place."""
+    last: nn.Module | None = None  # previous layer of a Sequential that is not a pass-through
     for name, child in list(module.named_children()):
         if len(child._modules):
             rewrite_for_inference(child)
-            continue
-        fresh = False
-        if isinstance(module, nn.Sequential):  # in place only right after a layer that made a new tensor
-            prev = [m for m in list(module._modules.values())[:list(module._modules).index(name)]
-                    if not isinstance(m, _PASS)]
-            fresh = bool(prev) and isinstance(prev[-1], _FRESH)
-        setattr(module, name, _rewrite_leaf(child, fresh))
+            new = child
+        else:  # in place only right after a layer that made a new tensor
+            fresh = isinstance(module, nn.Sequential) and isinstance(last, _FRESH)
+            new = _rewrite_leaf(child, fresh)
+            setattr(module, name, new)
+        if not isinstance(new, _PASS):
+            last = new
     return module
 
 
@@ -275,7 +280,6 @@ class InferenceScorer:
         self.clone = copy.copy(det)  # shallow: shares config and scoring state, not the networks
         self.version = weights_version(det.nets)
         self.clone.nets = nn.ModuleDict({k: inference_copy(v) for k, v in det.nets.items()})
-        self.fn: Callable[[Tensor], dict[str, Tensor]] = self._call
 
     def current(self) -> bool:
         """True while the detector's weights are those the copies were made from."""
@@ -289,4 +293,4 @@ class InferenceScorer:
 
     def __call__(self, x: Tensor) -> dict[str, Tensor]:
         """Score one float batch (N, C, H, W) in [0, 1]."""
-        return self.fn(x)
+        return self._call(x)

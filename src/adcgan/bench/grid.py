@@ -66,6 +66,8 @@ PRESETS: dict[str, Budget] = {
     "paper": Budget("paper"),
     # ~2 min for one F-MNIST AD-CGAN run on a 2-core CPU: 3 epochs x 1800 images at ~50 img/s + 2000 scored.
     "quick": Budget("quick", epochs=2, warmup_epochs=1, max_train_images=2000, max_test_images=2000),
+    # the CPU development budget of issue 8: 5 + 1 epochs on 2,000 normal images, the full test split.
+    "dev": Budget("dev", epochs=5, warmup_epochs=1, max_train_images=2000),
     # seconds per run: for smoke tests and CI only, results are meaningless.
     "smoke": Budget("smoke", epochs=1, warmup_epochs=0, max_train_images=64, max_test_images=64),
 }

@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from adcgan.calibration import COMBINE_MODES
+
 
 @dataclass
 class DetectorConfig:
@@ -35,6 +37,11 @@ class DetectorConfig:
             match the training modules to ~1e-6. ``False`` scores on the training modules.
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
+        combine: How the total score is made from the components (:mod:`adcgan.calibration`):
+            ``raw`` (the detector's own formula, e.g. Eq. 4), ``standardized``, ``typicality``
+            or ``mixed``, the last three calibrated on the normal validation split.
+        components: Comma list of the components the calibrated combination uses; empty = all.
+        calibration_robust: Calibrate with median/MAD (default) instead of mean/sd.
     """
 
     epochs: int = 15
@@ -52,6 +59,9 @@ class DetectorConfig:
     channels_last: bool = True
     compile_scoring: bool = False
     fast_scoring: bool = True
+    combine: str = "raw"
+    components: str = ""
+    calibration_robust: bool = True
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one clear message for an invalid setting."""
@@ -66,6 +76,7 @@ class DetectorConfig:
              f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}"),
             (self.max_train_images is None or self.max_train_images >= 2,
              f"max_train_images must be >= 2, got {self.max_train_images}"),
+            (self.combine in COMBINE_MODES, f"combine must be one of {', '.join(COMBINE_MODES)}, got {self.combine!r}"),
         ]
         for ok, msg in checks:
             if not ok:

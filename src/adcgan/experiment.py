@@ -68,6 +68,14 @@ class RunFolderError(FileExistsError):
     """The output folder already holds results that must not be overwritten."""
 
 
+def flip_invariant(dataset: str) -> bool:
+    """Whether mirrored images of the named data set are as normal as the originals."""
+    from adcgan.data.specs import DATASETS
+
+    spec = DATASETS.get(dataset)
+    return bool(spec is not None and spec.flip_invariant)
+
+
 def load_data(spec: RunSpec) -> Dataset:
     """The data set of ``spec`` (a named data set or a user's folders)."""
     geometry = tuple(int(v) for v in spec.geometry) if spec.geometry else None
@@ -151,6 +159,8 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
     cfg.validate()
     ds = load_data(spec)
+    if getattr(cfg, "flip_average", False) is None:  # "as the data set allows" (adcgan+)
+        cfg.flip_average = flip_invariant(ds.name)
     split = protocol_split(spec, ds, cfg.val_fraction)
     det = det_cls(cfg)
     det.preprocess = ds.preprocess

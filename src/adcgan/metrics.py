@@ -41,6 +41,8 @@ def compute_metrics(y: np.ndarray, comps: dict[str, np.ndarray], threshold: floa
         "component_auroc": {k: safe_auroc(y, comps[k]) for k in component_names if k in comps},
         "ablation_auroc": {},
     }
+    if "score_raw" in comps:  # a calibrated combination replaced the detector's own total
+        out["raw_roc_auc"] = safe_auroc(y, comps["score_raw"])
     if threshold is not None:
         pred = (s > threshold).astype(int)
         out.update({"f1": float(f1_score(y, pred, zero_division=0)),

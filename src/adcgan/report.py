@@ -77,7 +77,9 @@ def write_report(out_dir: Path, det: "BaseDetector", images: torch.Tensor, y: np
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     lam, rho = getattr(det.config, "lam", None), getattr(det.config, "rho", None)
-    metrics = compute_metrics(y, comps, det.threshold, det.component_names, lam, rho)
+    metrics = compute_metrics(y, comps, det.threshold, det.active_components(), lam, rho)
+    metrics["combine"] = {"mode": det.config.combine, "components": det.combined_names(),
+                          "calibration": det.calibration}
     metrics.update(extra)
     metrics = _jsonable(metrics)
     write_scores_csv(out_dir / "scores.csv", ids, y, comps, det.threshold)

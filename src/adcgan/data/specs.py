@@ -50,6 +50,8 @@ class DatasetSpec:
         expected: Human description of the files the folder must contain.
         test_fraction: For folders without train/test: seeded per-class split.
         split_seed: Seed of that split.
+        flip_invariant: A horizontally mirrored image is as normal as the image (clothes,
+            photos; not digits): detectors may average scores over both (``flip_average``).
     """
 
     name: str
@@ -66,6 +68,7 @@ class DatasetSpec:
     expected: str = ""
     test_fraction: float = 0.2
     split_seed: int = 0
+    flip_invariant: bool = False
 
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -102,7 +105,7 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
         aliases=("fashion-mnist", "fashion_mnist", "FashionMNIST", "FashionMNIST/raw"),
         system_paths=("/usr/share/datasets/fashion-mnist",), shared_subdir="fashion-mnist",
         resources=_idx_resources(FMNIST_MIRRORS, FMNIST_MD5),
-        apt_package="dataset-fashion-mnist", expected=IDX_EXPECTED),
+        apt_package="dataset-fashion-mnist", expected=IDX_EXPECTED, flip_invariant=True),
     DatasetSpec(
         "cifar10", "CIFAR-10", CIFAR10_CLASSES, (32, 32, 3), "cifar-pickle", paper_pad=3,
         aliases=("cifar-10-batches-py", "cifar10", "cifar-10"), shared_subdir="cifar10",
@@ -110,17 +113,17 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
                             ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
                             md5="c58f30108f718f92721af3b95e74349a", extract=True),),
         expected="the python batches data_batch_1..data_batch_5 and test_batch "
-                 "(the cifar-10-batches-py folder of the official release)"),
+                 "(the cifar-10-batches-py folder of the official release)", flip_invariant=True),
     DatasetSpec(
         "cifar10-jpeg", "CIFAR-10 (JPEG q75 copy)", CIFAR10_CLASSES, (32, 32, 3),
         "image-folders", paper_pad=3, aliases=("cifar10-jpeg",), shared_subdir="cifar10-jpeg",
-        expected="train/<class>/*.jpg and test/<class>/*.jpg for the ten CIFAR-10 classes"),
+        expected="train/<class>/*.jpg and test/<class>/*.jpg for the ten CIFAR-10 classes", flip_invariant=True),
     DatasetSpec(
         "catsvsdogs", "CatsVsDogs", ("Cat", "Dog"), (64, 64, 3), "image-folders",
         aliases=("PetImages", "catsvsdogs", "kagglecatsanddogs_5340/PetImages"),
         shared_subdir="catsvsdogs",
         expected="Cat/ and Dog/ subfolders of JPEGs (the PetImages folder of "
-                 "Microsoft's kagglecatsanddogs release)"),
+                 "Microsoft's kagglecatsanddogs release)", flip_invariant=True),
     DatasetSpec(
         "folder", "Image folder", (), None, "image-folders",
         expected="one subfolder of images per class (optionally inside train/ and test/)"),

@@ -5,6 +5,11 @@ the released code's behaviours that can change results (README, "Departures"):
 per-code Dz with a leaky logit, the encoder descending the Dz loss (not adversarial),
 LFL computed from E(G(E(x))) instead of E(G(z)), critic gradients accumulated over the
 two critic steps, the residual block's BN eps 0.8 and 2h + F(h), and -10 masking in InfoNCE.
+``variant="plus"`` (adcgan+) keeps the paper's networks and changes defaults only, each its
+own setting (docs/results.md, "adcgan+"): calibrated ``mixed`` combination, Dz on latent-cycle
+pairs with the matching LFL, 64 z draws, a k-NN component on the critic's global features, a
+rotation-prediction head on the critic, flip averaging where the data set allows it, and
+precise BN over the scoring passes only.
 """
 from __future__ import annotations
 
@@ -18,11 +23,19 @@ from torch.nn.utils import parametrize
 from adcgan import losses as L
 from adcgan.batchnorm import recalibrate_batchnorm
 from adcgan.config import DetectorConfig
+from adcgan.detectors import plus_parts as P
 from adcgan.detectors.base import BaseDetector
 from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.registry import register_detector
+from adcgan.utils import to_float
 
-VARIANTS = ("paper", "official")
+VARIANTS = ("paper", "official", "plus")
+# Settings whose default depends on the variant: (paper and official, plus). None = variant default.
+VARIANT_DEFAULTS: dict[str, tuple[object, object]] = {
+    "combine": ("raw", "mixed"), "lfl_draws": (8, 64), "dz_pairs": ("data", "cycle"),
+    "lfl_form": ("paper", "cycle"), "knn_k": (0, 5), "rotation_weight": (0.0, 1.0),
+    "bn_scoring_inputs": (False, True),
+}
 
 
 @dataclass
@@ -43,9 +56,25 @@ class ADCGANConfig(DetectorConfig):
     wd_dz: float = 0.05
     dropout: float = 0.2
     variant: str = "paper"
-    lfl_draws: int = 8           # K draws of z averaged in LFL
+    combine: str | None = None          # see DetectorConfig; None = raw (paper) / mixed (plus)
+    lfl_draws: int | None = None        # K draws of z averaged in LFL: 8 (paper) / 64 (plus)
+    dz_pairs: str | None = None         # Dz's fake pair: "data" (z, E(x)) (Eq. 3) / "cycle" (z, E(G(z)))
+    lfl_form: str | None = None         # "paper" (Eq. 5) / "cycle": |mean_K Dz(z, E(G(z))) - Dz(E(x), E(G(E(x))))|
+    knn_k: int | None = None            # k of the KNN component (critic global features); 0 = off
+    knn_bank_size: int = 10000          # normal training images in the KNN bank (seeded subset)
+    rotation_weight: float | None = None  # weight of the critic's rotation loss; 0 = no head, no ROT
+    flip_average: bool | None = None    # average scores over x and its mirror; None = as the data set allows
+    bn_scoring_inputs: bool | None = None  # precise BN over the scoring passes only (no G(z))
     bn_recalibration_batches: int = 100   # precise-BN pass after training (0 = off, as released)
     score_seed: int = 0          # seed of the fixed z draws used by LFL
+
+    def __post_init__(self) -> None:
+        plus = self.variant == "plus"
+        for key, (base, improved) in VARIANT_DEFAULTS.items():
+            if getattr(self, key) is None:
+                setattr(self, key, improved if plus else base)
+        if self.flip_average is None and self.variant != "plus":
+            self.flip_average = False
 
     def validate(self) -> None:
         """Check AD-CGAN settings on top of the shared ones."""
@@ -54,6 +83,12 @@ class ADCGANConfig(DetectorConfig):
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.critic_steps < 1 or self.lfl_draws < 1:
             raise ValueError("critic_steps and lfl_draws must be >= 1")
+        if self.dz_pairs not in ("data", "cycle") or self.lfl_form not in ("paper", "cycle"):
+            raise ValueError("dz_pairs must be 'data' or 'cycle' and lfl_form 'paper' or 'cycle'")
+        if self.knn_k < 0 or self.knn_bank_size < 1 or self.rotation_weight < 0:
+            raise ValueError("knn_k and rotation_weight must be >= 0, knn_bank_size >= 1")
+        if self.official and (self.dz_pairs == "cycle" or self.lfl_form == "cycle"):
+            raise ValueError("variant=official uses the released per-code Dz: dz_pairs/lfl_form 'cycle' need a pair Dz")
 
     @property
     def official(self) -> bool:
@@ -73,6 +108,7 @@ class ADCGAN(BaseDetector):
     name: ClassVar[str] = "adcgan"
     Config: ClassVar[type[DetectorConfig]] = ADCGANConfig
     component_names: ClassVar[tuple[str, ...]] = ("LGR", "LGD", "LFE", "LFL")
+    two_sided_components: ClassVar[tuple[str, ...]] = ("LFL",)  # a Dz-logit difference: sign not known
     inference_scoring: ClassVar[bool] = True
     config: ADCGANConfig
 
@@ -80,7 +116,7 @@ class ADCGAN(BaseDetector):
         """E, G, critic and Dz for the configured geometry."""
         c, g = self.config, self.config.geometry
         return {"E": Encoder(g, c.z_dim, c.dropout), "G": Generator(g, c.z_dim, official=c.official),
-                "D": Critic(g, c.dropout), "Dz": LatentDiscriminator(c.z_dim, pair=not c.official)}
+                "D": Critic(g, c.dropout, rotation_head=c.rotation_weight > 0), "Dz": LatentDiscriminator(c.z_dim, pair=not c.official)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """AdamW (betas 0.5, 0.999) for D, G, E; Adam with L2 decay for Dz (released code)."""
@@ -90,6 +126,11 @@ class ADCGAN(BaseDetector):
                 "G": torch.optim.AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen),
                 "E": torch.optim.AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc),
                 "Dz": torch.optim.Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz)}
+
+    def active_components(self) -> tuple[str, ...]:
+        """The four paper components, plus KNN (``knn_k > 0``) and ROT (``rotation_weight > 0``)."""
+        c = self.config
+        return self.component_names + (("KNN",) if c.knn_k > 0 else ()) + (("ROT",) if c.rotation_weight > 0 else ())
 
     @property
     def _mask(self) -> float | None:
@@ -122,7 +163,10 @@ class ADCGAN(BaseDetector):
                 opt.zero_grad(set_to_none=True)
             with parametrize.cached():  # one spectral-norm computation for both forwards
                 real_out, fake_out = D(x), D(fake)
-            loss = L.critic_loss(real_out.logits, fake_out.logits, real_out.local, real_out.glob, c.beta, self._mask)
+                loss = L.critic_loss(real_out.logits, fake_out.logits, real_out.local, real_out.glob, c.beta,
+                                     self._mask)
+                if c.rotation_weight > 0:  # adcgan+: rotation prediction on real images
+                    loss = loss + c.rotation_weight * P.rotation_loss(D, x)
             loss.backward()
             opt.step()
         return float(loss.detach())
@@ -156,10 +200,11 @@ class ADCGAN(BaseDetector):
                 l_dz = L.dz_loss(n["Dz"](z, z), logits)
                 loss = loss + l_dz               # E descends the Dz loss (same sign), Dz steps too
                 o["Dz"].zero_grad(set_to_none=True)
-            else:
-                l_dz = self._dz_step(z, e.detach())
+            else:  # fake pair (z, E(x)) as Eq. 3, or the latent cycle (z, E(G(z))) (adcgan+, ALAD's D_zz)
+                fake = n["E"](self.generate(z)) if self.config.dz_pairs == "cycle" else e
+                l_dz = self._dz_step(z, fake.detach())
                 n["Dz"].requires_grad_(False)
-                loss = loss + L.encoder_adv_loss(n["Dz"](z, e))
+                loss = loss + L.encoder_adv_loss(n["Dz"](z, fake))
             out["loss_Dz"] = float(l_dz.detach())
         o["E"].zero_grad(set_to_none=True)
         o["G"].zero_grad(set_to_none=True)
@@ -189,19 +234,49 @@ class ADCGAN(BaseDetector):
         return self.generate(z.to(self.device))
 
     def after_fit(self, data: Tensor) -> None:
-        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.batchnorm`)."""
+        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.batchnorm`),
+        then fill the KNN feature bank (``knn_k > 0``)."""
         c = self.config
         if c.bn_recalibration_batches > 0:
             used = recalibrate_batchnorm(self.nets, data, self._bn_forward, c.bn_recalibration_batches,
                                          c.batch_size, c.seed, self.device, c.channels_last)
             self.train_info["bn_recalibration_batches"] = used
+        if c.knn_k > 0:
+            self._score_bank = self._feature_bank(data)
+            self.train_info["knn_bank_images"] = len(self._score_bank)
 
     def _bn_forward(self, x: Tensor) -> None:
-        """The training-time forward passes: E, G(E(x)), critic on real/recon, G(z), critic on G(z)."""
+        """The training-time forward passes: E, G(E(x)), critic on real/recon, G(z), critic on G(z);
+        with ``bn_scoring_inputs`` only those scoring makes (no G(z); rotated x with a rotation head)."""
         n = self.nets
         rec = self.generate(n["E"](x))
         n["D"](x), n["D"](rec)
-        n["D"](self.generate(self._z(len(x))))
+        if self.config.rotation_weight > 0:
+            n["D"](P.rotate(x, int(torch.randint(1, P.N_ROTATIONS, ()))))
+        if not self.config.bn_scoring_inputs:
+            n["D"](self.generate(self._z(len(x))))
+
+    def _feature_bank(self, data: Tensor) -> Tensor:
+        """Unit-norm critic global features (M, F) of up to ``knn_bank_size`` training images (seeded)."""
+        c = self.config
+        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(c.seed + 2))[:c.knn_bank_size]
+        self.set_train(False)
+        feats = []
+        with torch.no_grad(), parametrize.cached():
+            for i in range(0, len(idx), c.score_batch_size):
+                x = to_float(data[idx[i:i + c.score_batch_size].sort().values].to(self.device), c.channels_last)
+                feats.append(P.normalize_features(self.nets["D"](x).glob))
+        return torch.cat(feats)
+
+    def extra_state(self) -> dict[str, Tensor]:
+        """The KNN bank, when there is one."""
+        bank = getattr(self, "_score_bank", None)
+        return {"knn_bank": bank} if bank is not None else {}
+
+    def load_extra_state(self, state: dict[str, Tensor]) -> None:
+        """Restore the KNN bank."""
+        if "knn_bank" in state:
+            self._score_bank = state["knn_bank"]
 
     # ---- scoring -----------------------------------------------------------------------------
     def prepare_scoring(self) -> None:
@@ -211,20 +286,43 @@ class ADCGAN(BaseDetector):
         with torch.no_grad():
             self._score_z = z
             self._score_ez = self.nets["E"](self.generate(z))
+            if self.config.lfl_form == "cycle":
+                self._score_cycle_ref = self.nets["Dz"](z, self._score_ez).mean()
 
     def score_batch(self, x: Tensor) -> dict[str, Tensor]:
-        """Four components (notes section 9 reductions) and NS (Eq. 4) per image (N,)."""
+        """Components and NS (Eq. 4) per image (N,); averaged over x and its mirror with ``flip_average``."""
+        if not self.config.flip_average:
+            return self._score_view(x)
+        a, b = self._score_view(x), self._score_view(x.flip(3))
+        return {k: (a[k] + b[k]) * 0.5 for k in a}
+
+    def _score_view(self, x: Tensor) -> dict[str, Tensor]:
+        """Four components (notes section 9 reductions), KNN and ROT when on, and NS (Eq. 4)."""
         n, c = self.nets, self.config
         e = n["E"](x)
         rec = self.generate(e)
         e_rec = n["E"](rec)
-        loc = n["D"].local_features(torch.cat([x, rec]))
+        if c.knn_k > 0:
+            out = n["D"](torch.cat([x, rec]))
+            loc, glob = out.local, out.glob[:len(x)]
+        else:
+            loc = n["D"].local_features(torch.cat([x, rec]))
         comps = {"LGR": (x - rec).abs().flatten(1).mean(1),
                  "LGD": (loc[:len(x)] - loc[len(x):]).abs().flatten(1).mean(1),
-                 "LFE": (e - e_rec).abs().flatten(1).mean(1),
-                 "LFL": self._lfl_official(e, e_rec) if c.official else self._lfl(e)}
+                 "LFE": (e - e_rec).abs().flatten(1).mean(1), "LFL": self._lfl_any(e, e_rec)}
         comps["score"] = L.normality_score(comps["LGR"], comps["LGD"], comps["LFE"], comps["LFL"], c.lam, c.rho)
+        if c.knn_k > 0:
+            comps["KNN"] = P.knn_distance(P.normalize_features(glob), self._score_bank, c.knn_k)
+        if c.rotation_weight > 0:
+            comps["ROT"] = P.rotation_nll(n["D"], x)
         return comps
+
+    def _lfl_any(self, e: Tensor, e_rec: Tensor) -> Tensor:
+        if self.config.official:
+            return self._lfl_official(e, e_rec)
+        if self.config.lfl_form == "cycle":  # x's latent cycle pair against the fixed draws' mean
+            return (self._score_cycle_ref - self.nets["Dz"](e, e_rec)).abs()
+        return self._lfl(e)
 
     def _lfl(self, e: Tensor) -> Tensor:
         """LFL(z) = |Dz(E(G(z)), z) - Dz(E(x), E(G(z)))| (Eq. 5), mean over the K fixed draws."""

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from adcgan.calibration import combine, fit_calibration, jsonable_calibration, parse_components
 from adcgan.config import DetectorConfig
 from adcgan.inference import reuse_freed_memory
 from adcgan.training import fit_loop
@@ -35,6 +36,7 @@ class BaseDetector:
     name: ClassVar[str] = "base"
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
     component_names: ClassVar[tuple[str, ...]] = ()
+    two_sided_components: ClassVar[tuple[str, ...]] = ()  # components of unknown sign (combine="mixed")
     inference_scoring: ClassVar[bool] = False  # score_batch is a pure forward pass of self.nets:
                                                # it may run on inference copies (adcgan.inference)
 
@@ -51,6 +53,8 @@ class BaseDetector:
         self.nets = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.threshold: float | None = None
+        self.calibration: dict[str, dict[str, float]] = {}
+        self.val_components: dict[str, np.ndarray] = {}  # raw validation scores (kept for rescoring)
         self.train_info: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.preprocess = "none"
@@ -90,6 +94,10 @@ class BaseDetector:
     def sample(self, n: int, seed: int = 0) -> torch.Tensor | None:
         """``n`` generated images in [0, 1] (for reports); ``None`` if the model has no generator."""
         return None
+
+    def active_components(self) -> tuple[str, ...]:
+        """The score components this configured model produces (default: ``component_names``)."""
+        return self.component_names
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         """Tensors beyond the networks' state_dicts that a checkpoint must hold."""
@@ -144,8 +152,41 @@ class BaseDetector:
                            "warmup_epochs_planned": self.config.warmup_epochs}
         self.train_model(data, Path(run_dir) if run_dir is not None else None, resume, progress)
         if val is not None and len(val):
-            self.set_threshold(self.score_samples(val))
+            self.calibrate(val)
         return self
+
+    def calibrate(self, X_val: Any) -> dict[str, dict[str, float]]:
+        """Fit the per-component calibration and the threshold on normal validation images.
+
+        The calibration is always stored (also for ``combine="raw"``), so that a saved model can be
+        rescored with another combination without retraining (``adcgan rescore``).
+        """
+        raw = self.raw_components(X_val)
+        self.val_components = raw
+        self.calibration = jsonable_calibration(
+            fit_calibration(raw, self._calibrated_names(raw), robust=self.config.calibration_robust))
+        self.set_threshold(self.combine_components(raw)["score"])
+        return self.calibration
+
+    def _calibrated_names(self, comps: dict[str, np.ndarray]) -> list[str]:
+        return [n for n in self.active_components() if n in comps] or ["score"]
+
+    def combined_names(self) -> list[str]:
+        """The components the configured combination adds (``components``; empty = all)."""
+        return parse_components(self.config.components, self.active_components() or ("score",))
+
+    def combine_components(self, comps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``comps`` with ``"score"`` replaced by the configured combination (raw total kept as
+        ``"score_raw"``); unchanged for ``combine="raw"``."""
+        mode = self.config.combine
+        if mode == "raw":
+            return comps
+        if not self.calibration:
+            raise RuntimeError(f"combine={mode!r} needs a calibrated model: fit with validation data or call calibrate()")
+        out = dict(comps)
+        out["score_raw"] = comps["score"]
+        out["score"] = combine(comps, self.calibration, mode, self.combined_names(), self.two_sided_components)
+        return out
 
     def train_model(self, data: torch.Tensor, run_dir: Path | None, resume: bool, progress: bool) -> None:
         """Train the built networks on ``data`` (NCHW): the shared loop, then :meth:`after_fit`.
@@ -188,7 +229,11 @@ class BaseDetector:
             raise ValueError(f"this model expects {h}x{w}x{c} images, got {got[0]}x{got[1]}x{got[2]}")
 
     def score_components(self, X: Any, batch_size: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
-        """All per-image score components (and ``"score"``), batched under ``no_grad``/``eval``."""
+        """All per-image score components and ``"score"`` (the configured combination)."""
+        return self.combine_components(self.raw_components(X, batch_size, progress))
+
+    def raw_components(self, X: Any, batch_size: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+        """Per-image components and the detector's own total, batched under ``no_grad``/``eval``."""
         from tqdm.auto import tqdm
 
         t = as_image_tensor(X)
@@ -238,7 +283,8 @@ class BaseDetector:
     def metadata(self) -> dict[str, Any]:
         """The JSON half of a checkpoint: everything needed to rebuild the model."""
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "detector": self.name,
-                "config": self.config.to_dict(), "threshold": self.threshold, "preprocess": self.preprocess,
+                "config": self.config.to_dict(), "threshold": self.threshold, "calibration": self.calibration,
+                "preprocess": self.preprocess,
                 "train_info": self.train_info, "versions": versions()}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -246,7 +292,9 @@ class BaseDetector:
         path = Path(path)
         if (path / "config.json").exists() and not overwrite:
             raise FileExistsError(f"{path} already holds a model; choose another folder or pass overwrite=True")
-        state = {"nets": {k: v.state_dict() for k, v in self.nets.items()}, "extra": self.extra_state()}
+        state = {"nets": {k: v.state_dict() for k, v in self.nets.items()}, "extra": self.extra_state(),
+                 "val_components": {k: torch.from_numpy(np.asarray(v, dtype=np.float64))
+                                    for k, v in self.val_components.items()}}
         atomic_torch_save(state, path / "weights.pt")
         atomic_write_json(path / "config.json", self.metadata())
         return path
@@ -273,6 +321,8 @@ class BaseDetector:
                                   f"{cfg.geometry}: {str(exc).splitlines()[0]}") from None
         det.load_extra_state({k: v.to(det.device) for k, v in state.get("extra", {}).items()})
         det.threshold = meta.get("threshold")
+        det.calibration = meta.get("calibration") or {}
+        det.val_components = {k: v.numpy() for k, v in state.get("val_components", {}).items()}
         det.preprocess = meta.get("preprocess", "none")
         det.train_info = meta.get("train_info", {})
         det.set_train(False)

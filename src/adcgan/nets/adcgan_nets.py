@@ -117,9 +117,11 @@ class Critic(nn.Module):
 
     For 28x28 the global branch runs on the local map (in series); for 32x32 and 64x64
     local and global are parallel branches from the trunk (released code).
+    ``rotation_head=True`` (adcgan+ only) adds ``rot``: a linear map of the global features
+    to 4 rotation logits (0, 90, 180, 270 degrees); the paper's layers are unchanged.
     """
 
-    def __init__(self, geometry: tuple[int, int, int], dropout: float = 0.2) -> None:
+    def __init__(self, geometry: tuple[int, int, int], dropout: float = 0.2, rotation_head: bool = False) -> None:
         super().__init__()
         spec = arch_for(geometry)
         self.series = spec.critic_series
@@ -129,6 +131,7 @@ class Critic(nn.Module):
         self.glob = conv_stack(spec.critic_local if self.series else trunk_ch, spec.critic_global, dropout)
         self.head = nn.Sequential(sn(nn.Linear(spec.critic_global[-1].out, spec.critic_hidden)), nn.ReLU(),
                                   sn(nn.Linear(spec.critic_hidden, 1)))
+        self.rot = nn.Linear(spec.critic_global[-1].out, 4) if rotation_head else None
 
     def forward(self, x: Tensor) -> CriticOutput:
         """(N, C, H, W) in [0, 1] -> CriticOutput."""

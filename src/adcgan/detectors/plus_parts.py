@@ -1,0 +1,56 @@
+"""adcgan+ score and loss parts: rotation prediction (GEOM-style) and k-NN feature distance.
+
+Pure functions over a critic (:class:`adcgan.nets.adcgan_nets.Critic` with ``rotation_head``)
+and feature tensors, so each is tested on its own.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+N_ROTATIONS = 4
+
+
+def rotate(x: Tensor, k: int) -> Tensor:
+    """``x`` (N, C, H, W) rotated by ``k`` * 90 degrees (square images)."""
+    return torch.rot90(x, k, dims=(2, 3)) if k % N_ROTATIONS else x
+
+
+def rotation_logits(critic: nn.Module, x: Tensor) -> Tensor:
+    """Rotation logits (N, 4) of the critic's global features of ``x``."""
+    return critic.rot(critic(x).glob)
+
+
+def rotation_loss(critic: nn.Module, x: Tensor) -> Tensor:
+    """Cross-entropy of predicting a random rotation of each real image (one rotation per image).
+
+    Args:
+        critic: A critic with a rotation head.
+        x: Real images (N, C, H, W).
+    """
+    k = torch.randint(0, N_ROTATIONS, (len(x),), device=x.device)
+    xr = torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)]
+    return F.cross_entropy(rotation_logits(critic, xr), k)
+
+
+def rotation_nll_from_logits(logits: list[Tensor]) -> Tensor:
+    """GEOM score: mean over the 4 rotations r of -log p(r | rotate(x, r)); ``logits[r]`` (N, 4)."""
+    return torch.stack([-F.log_softmax(lg, dim=1)[:, r] for r, lg in enumerate(logits)]).mean(0)
+
+
+def rotation_nll(critic: nn.Module, x: Tensor) -> Tensor:
+    """Per-image rotation score (N,): higher = rotations harder to tell = more anomalous."""
+    return rotation_nll_from_logits([rotation_logits(critic, rotate(x, r)) for r in range(N_ROTATIONS)])
+
+
+def normalize_features(f: Tensor) -> Tensor:
+    """Rows scaled to unit L2 norm (cosine geometry for the k-NN bank)."""
+    return F.normalize(f.flatten(1), dim=1)
+
+
+def knn_distance(queries: Tensor, bank: Tensor, k: int) -> Tensor:
+    """Mean Euclidean distance (N,) of each query row to its ``k`` nearest rows of ``bank`` (M, F)."""
+    k = min(k, len(bank))
+    d = torch.cdist(queries.flatten(1), bank)
+    return d.topk(k, dim=1, largest=False).values.mean(1)

@@ -31,3 +31,23 @@ def test_adcgan_learns_fashion_mnist_trouser(tmp_path):
     assert m["roc_auc"] > FLOOR, json.dumps(m["component_auroc"])
     # the reconstruction residual alone must already separate Trouser from the rest
     assert m["component_auroc"]["LGR"] > FLOOR
+
+
+# adcgan+ at a smaller budget: 2 main + 1 warm-up epochs on 600 T-shirt/top images (a harder class than
+# Trouser: the paper variant reached 0.746 on it at the 5 + 1-epoch `dev` budget), 2,000 stratified test
+# images. Calibration (this 2-core CPU, 2026-12-01, same budget): seeds 0/1/2 gave ROC-AUC 0.900 / 0.895 /
+# 0.849, while the paper's raw Eq. 4 total of the same models gave 0.796 / 0.517 / 0.443 and LFL alone
+# 0.34-0.76. A score that lost its calibration, its KNN or ROT component, or its sign lands near or below
+# 0.5-0.8; the floor 0.80 sits under every measured value.
+PLUS_BUDGET = {"variant": "plus", "epochs": 2, "warmup_epochs": 1, "max_train_images": 600}
+PLUS_FLOOR = 0.80
+
+
+@pytest.mark.slow
+def test_adcgan_plus_learns_fashion_mnist_tshirt(tmp_path):
+    need(FMNIST_DIR)
+    spec = RunSpec(detector="adcgan", dataset="fashion-mnist", scheme="one-vs-all", cls="T-shirt/top", seed=0,
+                   max_test_images=2000, detector_config=PLUS_BUDGET)
+    m = run_experiment(spec, tmp_path / "run", progress=False)
+    assert m["combine"]["mode"] == "mixed" and set(m["component_auroc"]) >= {"KNN", "ROT"}
+    assert m["roc_auc"] > PLUS_FLOOR, json.dumps(m["component_auroc"])

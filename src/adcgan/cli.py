@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, help="main epochs (paper: 15 one-vs-all, 35 all-vs-one)")
     t.add_argument("--warmup-epochs", type=int, help="warm-up epochs (paper: 5 one-vs-all, 15 all-vs-one)")
     t.add_argument("--max-train-images", type=int, help="cap on training images (budget cut, recorded)")
-    t.add_argument("--variant", choices=("paper", "official"), help="adcgan: paper (default) or released-code behaviours")
+    t.add_argument("--variant", choices=("paper", "official", "plus"),
+                   help="adcgan: paper (default), official (released-code behaviours) or plus (adcgan+)")
     t.add_argument("--latent-dim", type=int, help="latent size (default 100; 200 for 64x64)")
     t.add_argument("--num-threads", type=int, help="torch CPU threads")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any detector setting, repeatable")
@@ -74,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", help="image files and/or folders (recursed)")
     s.add_argument("--csv", required=True, help="output CSV (refuses to overwrite)")
     _common(s)
+    r = sub.add_parser("rescore", help="re-score finished runs with another combination of their stored "
+                       "components (no network pass)")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="a run folder of train/evaluate (scores.csv + model/)")
+    src.add_argument("--db", help="a bench study database: every finished run")
+    r.add_argument("--combine", action="append", default=None, metavar="MODE",
+                   help="raw, standardized, typicality or mixed (repeatable with --db; default mixed)")
+    r.add_argument("--components", action="append", default=None, metavar="LIST",
+                   help="components to combine: 'all' (default), a comma list, or '-LFL,-ROT' for all but "
+                        "those (repeatable with --db)")
+    r.add_argument("--moment", action="store_true", help="calibrate with mean/sd instead of median/MAD")
+    r.add_argument("--out", required=True, help="--run: new report folder; --db: new CSV of per-run ROC-AUCs")
     i = sub.add_parser("info", help="data sets found on this machine and available detectors")
     _common(i)
     _add_bench(sub)

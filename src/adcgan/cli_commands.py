@@ -179,8 +179,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench_command(args)
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """``adcgan rescore``: another combination of a run's (or a study's) stored components."""
+    from adcgan import rescore as R
+
+    modes, comps = args.combine or ["mixed"], args.components or ["all"]
+    if args.run:
+        if len(modes) > 1 or len(comps) > 1:
+            raise ValueError("--run takes one --combine and one --components; use --db for several")
+        run = R.load_run(args.run)
+        spec = None if comps[0] == "all" else R._expand(comps[0], run.components)
+        m = R.rescore_run(args.run, args.out, modes[0], spec, robust=not args.moment)
+        print(f"rescore: {args.run} combine={modes[0]} components={','.join(m['combine']['components'])}: "
+              f"ROC-AUC {m['roc_auc']:.4f} -> {args.out}", file=sys.stderr)
+        print(json.dumps({k: m.get(k) for k in ("roc_auc", "average_precision", "threshold", "combine")}))
+        return 0
+    if not Path(args.db).is_file():
+        raise FileNotFoundError(f"study database {args.db} not found")
+    rows = R.rescore_study(args.db, [(m, c) for m in modes for c in comps], robust=not args.moment)
+    R.write_rows(Path(args.out), rows)
+    for s in R.summarize(rows):
+        print(f"{s['detector']:10s} {s['dataset']:14s} {s['preset']:6s} combine={s['combine']:12s} "
+              f"components={s['components']:14s} mean ROC-AUC {s['mean_roc_auc']:.4f} "
+              f"({s['runs']} runs, {s['seeds']} seed(s))")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "train": cmd_train, "evaluate": cmd_evaluate, "score": cmd_score, "info": cmd_info, "bench": cmd_bench}
+    "train": cmd_train, "evaluate": cmd_evaluate, "score": cmd_score, "info": cmd_info, "bench": cmd_bench,
+    "rescore": cmd_rescore}
 
 
 def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

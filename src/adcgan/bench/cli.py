@@ -62,13 +62,32 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
                               "command to resume. 'adcgan bench report --db F --out D' renders the tables.")
     _grid_flags(b)
     _exec_flags(b)
-    sub = b.add_subparsers(dest="bench_command", metavar="{report,status}")
+    sub = b.add_subparsers(dest="bench_command", metavar="{report,status,merge}")
     r = sub.add_parser("report", help="render Tables 1, 3, 4 and charts from a study DB")
     r.add_argument("--db", required=True, help="study database")
     r.add_argument("--out", required=True, help="output folder (results.md, table*.csv, chart_*.png)")
     s = sub.add_parser("status", help="counts of runs by status")
     s.add_argument("--db", required=True, help="study database")
+    g = sub.add_parser("merge", help="copy the finished runs of other study DBs into one (created if missing)")
+    g.add_argument("--db", required=True, help="target study database")
+    g.add_argument("sources", nargs="+", help="study databases to copy finished runs from")
     return b
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``bench merge``: copy finished runs of the sources into ``--db``."""
+    from adcgan.bench.store import Store
+
+    missing = [s for s in args.sources if not Path(s).is_file()]
+    if missing:
+        raise FileNotFoundError(f"study database {missing[0]} not found")
+    store = Store(args.db)
+    try:
+        for src in args.sources:
+            print(f"bench merge: {store.merge_from(src)} finished run(s) from {src} -> {args.db}")
+    finally:
+        store.close()
+    return 0
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -198,6 +217,8 @@ def run_bench_command(args: argparse.Namespace, runner: Runner | None = None) ->
             return 0
         if getattr(args, "bench_command", None) == "status":
             return cmd_status(args)
+        if getattr(args, "bench_command", None) == "merge":
+            return cmd_merge(args)
         return cmd_run(args, runner)
     except RayMissingError as exc:
         print(f"adcgan: error: {exc}", file=sys.stderr)

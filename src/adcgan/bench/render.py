@@ -9,6 +9,8 @@ never pooled: the budget is part of every row's key.
 """
 from __future__ import annotations
 
+import json
+
 import csv
 import math
 import re
@@ -270,6 +272,15 @@ def _header(store: Store, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def variant_label(row: dict[str, Any]) -> str:
+    """Detector name as shown in tables: ``adcgan+`` for ``variant=plus``, ``adcgan (official)``."""
+    try:
+        variant = (json.loads(row.get("config_json") or "{}").get("detector_config") or {}).get("variant")
+    except (TypeError, ValueError):
+        variant = None
+    return {"plus": f"{row['detector']}+", "official": f"{row['detector']} (official)"}.get(variant, row["detector"])
+
+
 def render_report(db: str | Path, out: str | Path) -> dict[str, Any]:
     """Write ``results.md``, ``table1.csv``, ``table3.csv``, ``table4.csv`` and the charts into ``out``."""
     out = Path(out)
@@ -278,7 +289,7 @@ def render_report(db: str | Path, out: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"study database {db} not found")
     store = Store(db)
     try:
-        rows = store.rows("done")
+        rows = [{**r, "detector": variant_label(r)} for r in store.rows("done")]
         t1, t3, t4 = table1(rows), table3(rows), table4(rows)
         lines = _header(store, rows)
     finally:

@@ -167,6 +167,27 @@ class Store:
                                 now()))
         return self.count() - before
 
+    def merge_from(self, other: str | Path) -> int:
+        """Copy the ``done`` runs of another study database whose hash this one lacks; returns how many.
+
+        For studies run in parts (several machines or queues): rows keep their results and run
+        folders; pending, running and failed rows are not copied.
+        """
+        if Path(other).resolve() == self.path.resolve():
+            raise ValueError(f"cannot merge {other} into itself")
+        src = Store(other)
+        try:
+            rows = src.rows("done")
+        finally:
+            src.close()
+        cols = [c for c in rows[0] if c != "id"] if rows else []
+        before = self.count()
+        with self.tx() as c:
+            for r in rows:
+                c.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                          "ON CONFLICT(hash) DO NOTHING", [r[k] for k in cols])
+        return self.count() - before
+
     def count(self) -> int:
         """Number of rows."""
         return int(self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

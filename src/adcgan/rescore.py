@@ -1,0 +1,197 @@
+"""Re-score finished runs with another combination of their stored score components.
+
+A run folder holds every test image's components and label (``scores.csv``) and the model's
+calibration and raw normal-validation components (``model/``), so another ``combine`` mode or
+component subset needs no network pass: ablations of the score come for free. Used by
+``adcgan rescore`` for one run folder or every finished run of a bench study.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adcgan.calibration import combine, fit_calibration, parse_components
+from adcgan.metrics import compute_metrics, safe_auroc
+
+
+class RescoreError(ValueError):
+    """A run folder that cannot be rescored (no scores, no model, components missing)."""
+
+
+@dataclass
+class StoredRun:
+    """What a finished run folder holds for rescoring."""
+
+    path: Path
+    labels: np.ndarray
+    ids: list[str]
+    comps: dict[str, np.ndarray]          # test components, "score" = the detector's own (raw) total
+    val: dict[str, np.ndarray]            # raw validation components ({} for older models)
+    calibration: dict[str, dict[str, float]]
+    components: list[str]                 # the model's component names
+    two_sided: list[str]
+    threshold_quantile: float
+
+
+def _read_scores(path: Path) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    f = path / "scores.csv"
+    if not f.is_file():
+        raise RescoreError(f"{path} has no scores.csv: not a finished run folder")
+    with open(f, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "label" not in rows[0]:
+        raise RescoreError(f"{f} has no labelled rows (rescoring needs a run folder of train/evaluate)")
+    skip = {"id", "label", "anomaly", "error", "path"}
+    names = [k for k in rows[0] if k not in skip]
+    comps = {k: np.array([float(r[k]) if r[k] not in ("", None) else math.nan for r in rows]) for k in names}
+    if "score_raw" in comps:  # a calibrated run: its raw total is kept apart
+        comps["score"] = comps.pop("score_raw")
+    return [r["id"] for r in rows], np.array([int(r["label"]) for r in rows]), comps
+
+
+def load_run(path: str | Path) -> StoredRun:
+    """Read ``scores.csv`` and ``model/`` of a finished run folder."""
+    from adcgan.detectors.base import read_checkpoint
+    from adcgan.registry import get_detector_class
+
+    path = Path(path)
+    ids, y, comps = _read_scores(path)
+    if not (path / "model" / "config.json").is_file():
+        raise RescoreError(f"{path} has no model/ folder")
+    meta, state = read_checkpoint(path / "model")
+    det_cls = get_detector_class(meta["detector"])
+    cfg = meta.get("config", {})
+    names = [n for n in comps if n != "score"]
+    val = {k: v.numpy() for k, v in state.get("val_components", {}).items()}
+    return StoredRun(path, y, ids, comps, val, meta.get("calibration") or {}, names,
+                     list(det_cls.two_sided_components), float(cfg.get("threshold_quantile", 0.95)))
+
+
+def combined_score(run: StoredRun, mode: str, components: str | list[str] | None,
+                   robust: bool = True) -> tuple[np.ndarray, float | None]:
+    """Test scores and validation threshold of ``run`` under another combination.
+
+    The stored calibration is used as it is for ``robust=True``; otherwise (or when the stored
+    calibration lacks a component) it is refitted from the stored validation components.
+    """
+    names = parse_components(components, run.components or ["score"])
+    if mode == "raw":
+        val = run.val.get("score")
+        thr = float(np.quantile(val, run.threshold_quantile)) if val is not None else None
+        return run.comps["score"], thr
+    cal = run.calibration
+    if not robust or any(n not in cal for n in names):
+        if not run.val:
+            raise RescoreError(f"{run.path}: the model stores no validation scores to calibrate {', '.join(names)}")
+        cal = fit_calibration(run.val, names, robust=robust)
+    s = combine(run.comps, cal, mode, names, run.two_sided)
+    thr = None
+    if run.val and all(n in run.val for n in names):
+        thr = float(np.quantile(combine(run.val, cal, mode, names, run.two_sided), run.threshold_quantile))
+    return s, thr
+
+
+def rescore_run(path: str | Path, out: str | Path, mode: str, components: str | None = None,
+                robust: bool = True) -> dict[str, Any]:
+    """Write ``metrics.json``, ``scores.csv``, ``roc.png`` and ``score_hist.png`` for a new combination."""
+    from adcgan import plots
+    from adcgan.report import _jsonable, write_scores_csv
+    from adcgan.utils import atomic_write_json
+
+    run, out = load_run(path), Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new --out folder")
+    s, thr = combined_score(run, mode, components, robust)
+    comps = {**{k: v for k, v in run.comps.items() if k != "score"}, "score_raw": run.comps["score"], "score": s}
+    metrics = compute_metrics(run.labels, comps, thr, tuple(run.components))
+    metrics.update({"rescored_from": str(run.path), "combine": {
+        "mode": mode, "components": parse_components(components, run.components or ["score"]),
+        "calibration": "stored (median/MAD)" if robust else "refitted (mean/sd)"}})
+    out.mkdir(parents=True, exist_ok=True)
+    write_scores_csv(out / "scores.csv", run.ids, run.labels, comps, thr)
+    title = f"rescored {run.path.name}: combine={mode}"
+    plots.plot_roc(run.labels, comps, out / "roc.png", f"{title}\nROC-AUC {metrics['roc_auc']:.4f}")
+    plots.plot_score_hist(run.labels, s, thr, out / "score_hist.png", title)
+    metrics = _jsonable(metrics)
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def study_auroc(run_dir: str | Path, variants: list[tuple[str, str]], robust: bool = True) -> list[dict[str, Any]]:
+    """ROC-AUC of one run folder under each ``(mode, components)`` variant."""
+    run = load_run(run_dir)
+    out = []
+    for mode, comps in variants:
+        s, _ = combined_score(run, mode, None if comps in ("", "all") else _expand(comps, run.components), robust)
+        out.append({"combine": mode, "components": comps or "all", "roc_auc": safe_auroc(run.labels, s)})
+    return out
+
+
+def _expand(spec: str, available: list[str]) -> str:
+    """``"-LFL,-ROT"`` = all but those; ``"LGR,KNN"`` = exactly those."""
+    items = [v.strip() for v in spec.split(",") if v.strip()]
+    if all(v.startswith("-") for v in items):
+        drop = {v[1:] for v in items}
+        unknown = drop - set(available)
+        if unknown:
+            raise RescoreError(f"unknown score component(s) {', '.join(sorted(unknown))}")
+        return ",".join(n for n in available if n not in drop)
+    return ",".join(items)
+
+
+def rescore_study(db: str | Path, variants: list[tuple[str, str]], robust: bool = True) -> list[dict[str, Any]]:
+    """Every finished run of a study under each variant: rows of run identity + ROC-AUC."""
+    from adcgan.bench.render import variant_label
+    from adcgan.bench.store import Store
+
+    store = Store(db)
+    try:
+        rows = store.rows("done")
+    finally:
+        store.close()
+    out = []
+    for r in rows:
+        ident = {"detector": variant_label(r), "dataset": r["dataset"], "scheme": r["scheme"], "cls": r["cls"],
+                 "seed": r["seed"], "preset": r["preset"], "hash": r["hash"][:12]}
+        if not r.get("run_dir") or not (Path(r["run_dir"]) / "scores.csv").is_file():
+            out.append({**ident, "combine": "-", "components": "-", "roc_auc": math.nan, "error": "no run folder"})
+            continue
+        out += [{**ident, **v} for v in study_auroc(r["run_dir"], variants, robust)]
+    return out
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean ROC-AUC over classes, per seed then over seeds, per detector x data set x variant."""
+    groups: dict[tuple, dict[int, list[float]]] = {}
+    for r in rows:
+        key = (r["detector"], r["dataset"], r["scheme"], r["preset"], r["combine"], r["components"])
+        groups.setdefault(key, {}).setdefault(r["seed"], []).append(r["roc_auc"])
+    out = []
+    for key, by_seed in groups.items():
+        per_seed = [float(np.mean(v)) for v in by_seed.values()]
+        out.append({"detector": key[0], "dataset": key[1], "scheme": key[2], "preset": key[3], "combine": key[4],
+                    "components": key[5], "mean_roc_auc": float(np.mean(per_seed)),
+                    "seeds": len(per_seed), "runs": sum(len(v) for v in by_seed.values())})
+    return out
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """CSV (refuses to overwrite)."""
+    if path.exists():
+        raise FileExistsError(f"{path} exists; choose another file")
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def dumps(rows: list[dict[str, Any]]) -> str:
+    """One JSON line per row (for the CLI)."""
+    return "\n".join(json.dumps(r) for r in rows)

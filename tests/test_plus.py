@@ -1,0 +1,111 @@
+"""adcgan+ (variant plus): its parts against hand values, a training step, calibration, rescoring."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from adcgan import ADCGAN, load_detector
+from adcgan.cli import main
+from adcgan.detectors import plus_parts as P
+from adcgan.detectors.adcgan import ADCGANConfig
+from adcgan.rescore import load_run, rescore_run
+from test_adcgan import blobs
+
+
+def test_rotation_score_by_hand():
+    uniform = [torch.zeros(2, 4) for _ in range(4)]
+    assert torch.allclose(P.rotation_nll_from_logits(uniform), torch.full((2,), math.log(4)))
+    # a perfect, confident predictor of rotation r for image 0, a wrong one for image 1
+    logits = []
+    for r in range(4):
+        lg = torch.full((2, 4), -20.0)
+        lg[0, r] = 20.0
+        lg[1, (r + 1) % 4] = 20.0
+        logits.append(lg)
+    nll = P.rotation_nll_from_logits(logits)
+    assert nll[0] < 1e-6 and nll[1] == pytest.approx(40.0, abs=1e-3)
+
+
+def test_rotate_and_knn_by_hand():
+    x = torch.arange(4.0).view(1, 1, 2, 2)            # [[0, 1], [2, 3]]
+    assert torch.equal(P.rotate(x, 1)[0, 0], torch.tensor([[1.0, 3.0], [0.0, 2.0]]))
+    assert torch.equal(P.rotate(x, 4), x)
+    bank = torch.tensor([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    q = torch.tensor([[0.0, 0.0]])
+    assert P.knn_distance(q, bank, 1).item() == 0.0
+    assert P.knn_distance(q, bank, 2).item() == pytest.approx(2.5)   # (0 + 5) / 2
+    assert P.knn_distance(q, bank, 9).item() == pytest.approx(5.0)   # k clipped to the bank: (0 + 5 + 10) / 3
+
+
+def test_variant_defaults_and_explicit_settings():
+    paper, plus = ADCGANConfig(), ADCGANConfig(variant="plus")
+    assert (paper.combine, paper.lfl_draws, paper.knn_k, paper.rotation_weight) == ("raw", 8, 0, 0.0)
+    assert (plus.combine, plus.lfl_draws, plus.dz_pairs, plus.lfl_form) == ("mixed", 64, "cycle", "cycle")
+    assert plus.knn_k > 0 and plus.rotation_weight > 0 and plus.flip_average is None
+    assert ADCGANConfig(variant="plus", knn_k=0).knn_k == 0                 # an ablation is one setting
+    assert ADCGANConfig.from_dict(plus.to_dict()) == plus
+    with pytest.raises(ValueError, match="per-code Dz"):
+        ADCGANConfig(variant="official", dz_pairs="cycle").validate()
+
+
+def test_plus_train_step_updates_the_rotation_head():
+    det = ADCGAN(variant="plus", batch_size=8, epochs=1, warmup_epochs=0)
+    det._build((28, 28, 1))
+    det.set_train(True)
+    rot_before = det.nets["D"].rot.weight.detach().clone()
+    losses = det.train_step(torch.rand(8, 1, 28, 28), epoch=0)
+    assert all(np.isfinite(v) for v in losses.values())
+    assert not torch.equal(rot_before, det.nets["D"].rot.weight)
+
+
+@pytest.fixture(scope="module")
+def plus_fitted():
+    det = ADCGAN(variant="plus", epochs=1, warmup_epochs=1, batch_size=8, seed=0, flip_average=True)
+    det.fit(blobs(60), progress=False)
+    return det
+
+
+def test_plus_scores_are_calibrated_on_validation(plus_fitted):
+    det = plus_fitted
+    assert det.active_components() == ("LGR", "LGD", "LFE", "LFL", "KNN", "ROT")
+    assert set(det.calibration) == set(det.active_components())
+    val = det.val_components
+    assert len(val["LGR"]) == 6   # 10 % of 60 held out
+    comps = det.score_components(blobs(12, seed=3))
+    z = [(comps[n] - det.calibration[n]["loc"]) / det.calibration[n]["scale"] for n in det.active_components()]
+    z[3] = np.abs(z[3])           # LFL is two-sided under "mixed"
+    np.testing.assert_allclose(comps["score"], np.mean(z, axis=0), rtol=1e-9)
+    assert det.threshold == pytest.approx(np.quantile(det.combine_components(val)["score"], 0.95))
+
+
+def test_plus_save_load_keeps_bank_calibration_and_scores(plus_fitted, tmp_path):
+    plus_fitted.save(tmp_path / "m")
+    det = load_detector(tmp_path / "m", device="cpu")
+    assert det.calibration == plus_fitted.calibration
+    assert torch.equal(det._score_bank, plus_fitted._score_bank)
+    x = blobs(9, seed=4)
+    np.testing.assert_allclose(det.score_samples(x), plus_fitted.score_samples(x), rtol=1e-6, atol=1e-7)
+
+
+def test_rescore_reproduces_the_stored_auroc(bar_folder, tmp_path):
+    run = tmp_path / "run"
+    code = main(["train", "--dataset", "folder", "--data-dir", str(bar_folder), "--class", "horizontal",
+                 "--variant", "plus", "--epochs", "1", "--warmup-epochs", "1", "--batch-size", "8",
+                 "--device", "cpu", "--quiet", "--out", str(run)])
+    assert code == 0
+    stored = json.loads((run / "metrics.json").read_text())
+    assert stored["combine"]["mode"] == "mixed"
+    m_raw = rescore_run(run, tmp_path / "raw", "raw")
+    assert m_raw["roc_auc"] == stored["raw_roc_auc"]
+    m_mixed = rescore_run(run, tmp_path / "mixed", "mixed")
+    assert m_mixed["roc_auc"] == pytest.approx(stored["roc_auc"], abs=1e-6)
+    assert m_mixed["threshold"] == pytest.approx(stored["threshold"], rel=1e-6)
+    assert len(load_run(run).val["LGR"]) == stored["budget"]["val_images"]
+    with pytest.raises(FileExistsError):
+        rescore_run(run, tmp_path / "mixed", "mixed")
+    assert main(["rescore", "--run", str(run), "--components=-LFL,-ROT", "--out", str(tmp_path / "drop")]) == 0
+    dropped = json.loads((tmp_path / "drop" / "metrics.json").read_text())
+    assert dropped["combine"]["components"] == ["LGR", "LGD", "LFE", "KNN"]
+    assert main(["rescore", "--run", str(run), "--components", "NOPE", "--out", str(tmp_path / "bad")]) == 2

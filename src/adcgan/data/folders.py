@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
-
 from adcgan.data.core import DataError
 from adcgan.data.readers import IMAGE_EXTENSIONS, decode_image
+from adcgan.progress import progress
 
 CHUNK = 256
 MAX_LISTED = 20
@@ -112,7 +111,7 @@ def decode_many(paths: Sequence[str | Path], geometry: tuple[int, int, int], ski
     chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
     workers = max(1, min(4, os.cpu_count() or 1))
     with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=len(paths), desc=desc, unit="img", disable=None) as bar:
+            progress(total=len(paths), desc=desc, unit="img") as bar:
         warnings.filterwarnings("ignore", message=".*EXIF.*")  # common in web JPEGs, harmless
         for start, results in zip(range(0, len(paths), CHUNK),
                                   pool.map(lambda c: _decode_chunk(c, geometry), chunks)):

@@ -189,7 +189,7 @@ class BaseDetector:
 
     def score_components(self, X: Any, batch_size: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
         """All per-image score components (and ``"score"``), batched under ``no_grad``/``eval``."""
-        from tqdm.auto import tqdm
+        from adcgan.progress import progress as progress_bar
 
         t = as_image_tensor(X)
         self._check_ready(t)
@@ -199,7 +199,8 @@ class BaseDetector:
         out: dict[str, list[np.ndarray]] = {}
         score = self._scorer(bs)
         with torch.no_grad(), parametrize.cached(), reuse_freed_memory(self.device.type == "cpu"):
-            for i in tqdm(range(0, len(t), bs), desc=f"{self.name} scoring", disable=not progress, leave=False):
+            for i in progress_bar(range(0, len(t), bs), desc=f"{self.name} scoring", enabled=progress,
+                                  unit="batches", summary=True):
                 x = to_float(t[i:i + bs].to(self.device), self.config.channels_last)
                 for k, v in score(x).items():
                     out.setdefault(k, []).append(v.detach().double().cpu().numpy())

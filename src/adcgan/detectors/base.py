@@ -225,6 +225,16 @@ class BaseDetector:
         """Anomaly score per image (higher = more anomalous)."""
         return self.score_components(X, batch_size, progress)["score"]
 
+    def anomaly_maps(self, X: Any, batch_size: int | None = None) -> np.ndarray:
+        """Per-pixel residual |x - G(E(x))| averaged over channels: float32 (N, H, W) (:mod:`adcgan.maps`).
+
+        Raises:
+            NotImplementedError: if the detector has no reconstruction (:meth:`reconstruct` is ``None``).
+        """
+        from adcgan.maps import anomaly_maps
+
+        return anomaly_maps(self, X, batch_size)
+
     def decision_function(self, X: Any) -> np.ndarray:
         """Alias of :meth:`score_samples` (pyod naming)."""
         return self.score_samples(X)

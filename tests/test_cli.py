@@ -30,8 +30,8 @@ def last_json_line(text: str) -> dict:
 def test_train_writes_complete_report(trained, capsys):
     out, rc = trained
     assert rc == 0
-    for name in ("metrics.json", "scores.csv", "roc.png", "score_hist.png", "reconstructions.png", "anomaly_maps.png",
-                 "config.json", "history.jsonl", "model/config.json", "model/weights.pt", "checkpoint.pt"):
+    for name in ("metrics.json", "scores.csv", "roc.png", "score_hist.png", "reconstructions.png",
+                 "anomaly_maps.png", "config.json", "history.jsonl", "model/config.json", "model/weights.pt", "checkpoint.pt"):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_test"] == 24 and m["n_anomalous"] == 12

@@ -6,8 +6,8 @@ float NCHW in [0, 1] inside the graph, and returns one float32 (N,) output per s
 component, ``score`` (the total) included, named as in ``score_components``.
 
 It is traced from the detector's own ``score_batch`` running on plain eval copies of the
-networks (:func:`adcgan.inference.plain_copy`: spectral norm baked in, BatchNorm folded),
-with the fixed scoring state of ``prepare_scoring`` (AD-CGAN's K draws of z for LFL)
+networks (:func:`adcgan.inference.plain_copy`: spectral norm baked in, BatchNorm folded;
+0-d bool flags made constants), with the fixed scoring state of ``prepare_scoring`` (AD-CGAN's K draws of z for LFL)
 stored as constants. Detectors whose scoring is not one forward pass cannot be exported:
 ADGAN optimises z at test time, OC-SVM is a scikit-learn model.
 """
@@ -44,11 +44,12 @@ class ScoringGraph(nn.Module):
         det.set_train(False)
         det.prepare_scoring()
         self.det = copy.copy(det)  # shallow: shares config and scoring state, not the networks
-        self.nets = nn.ModuleDict({k: plain_copy(v) for k, v in det.nets.items()})
+        self.nets = _freeze_flags(nn.ModuleDict({k: plain_copy(v) for k, v in det.nets.items()}))
         self.det.nets = self.nets
         self.state = sorted(k for k, v in vars(det).items() if k.startswith("_score") and isinstance(v, Tensor))
-        for k in self.state:
+        for k in self.state:  # the clone reads its scoring state from these buffers
             self.register_buffer(k.lstrip("_"), getattr(det, k).detach().clone())
+            setattr(self.det, k, getattr(self, k.lstrip("_")))
         h, w, c = det.geometry
         with torch.no_grad():
             probe = self.det.score_batch(torch.zeros(2, c, h, w, device=det.device))
@@ -56,11 +57,22 @@ class ScoringGraph(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """(N, H, W, C) uint8 -> one (N,) float32 tensor per component, in :attr:`names` order."""
-        for k in self.state:
-            setattr(self.det, k, getattr(self, k.lstrip("_")))
         x = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
         comps = self.det.score_batch(x)
         return tuple(comps[k].to(torch.float32) for k in self.names)
+
+
+def _freeze_flags(module: nn.Module) -> nn.Module:
+    """Turn 0-d bool buffers (state flags such as Deep SVDD's ``ready``) into Python constants.
+
+    A traced graph cannot branch on a tensor; the flags are fixed once a model is trained.
+    """
+    for sub in module.modules():
+        for name, buf in list(sub._buffers.items()):
+            if buf is not None and buf.dim() == 0 and buf.dtype == torch.bool:
+                del sub._buffers[name]
+                setattr(sub, name, bool(buf))
+    return module
 
 
 def _check_exportable(det: "BaseDetector") -> None:

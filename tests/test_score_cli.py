@@ -1,4 +1,4 @@
-"""``adcgan score``: partial failures, --strict, CSV on stdout, anomaly maps (--maps and the API)."""
+"""Partial failures (``adcgan score``, training folders), --strict, CSV on stdout, anomaly maps, progress."""
 from __future__ import annotations
 
 import csv
@@ -153,3 +153,35 @@ def test_adcgan_maps_are_the_mean_channel_residual(model):
     with torch.no_grad():
         expected = (t - det.reconstruct(t)).abs().mean(1).numpy()
     np.testing.assert_allclose(det.anomaly_maps(x, batch_size=2), expected, atol=1e-5)
+
+
+def test_corrupt_training_file_is_skipped_named_and_counted(tmp_path, bar_folder, capsys):
+    train = tmp_path / "train"
+    train.mkdir()
+    for p in sorted((bar_folder / "train" / "horizontal").iterdir())[:20]:
+        (train / p.name).write_bytes(p.read_bytes())
+    (train / "zz_corrupt.png").write_bytes(b"\x89PNG truncated")
+    argv = ["train", "--dataset", "user", "--train-dir", str(train),
+            "--test-normal-dir", str(bar_folder / "test" / "horizontal"),
+            "--test-anomalous-dir", str(bar_folder / "test" / "vertical"), "--geometry", "28x28x1",
+            "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "8", "--quiet"]
+    with pytest.warns(UserWarning, match="zz_corrupt.png"):
+        assert main(argv + ["--out", str(tmp_path / "r1")]) == 0
+    metrics = json.loads((tmp_path / "r1" / "metrics.json").read_text())
+    assert metrics["skipped_files"] == 1 and metrics["skipped_file_names"][0].endswith("zz_corrupt.png")
+    assert metrics["budget"]["train_images"] + metrics["budget"]["val_images"] == 20
+    with pytest.warns(UserWarning, match="zz_corrupt.png"):  # read from the array cache: still warned
+        assert main(argv + ["--out", str(tmp_path / "r2")]) == 0
+    assert json.loads((tmp_path / "r2" / "metrics.json").read_text())["skipped_files"] == 1
+
+
+def test_progress_without_a_terminal_is_one_line_per_pass(model, capsys):
+    det, _ = model
+    det.score_components(blobs(20), batch_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\r" not in err and "adcgan scoring: 5 batches" in err
+    fitted = ADCGAN(epochs=2, warmup_epochs=1, batch_size=8, seed=0, device="cpu", val_fraction=0.0)
+    fitted.fit(blobs(24), progress=True)
+    out = capsys.readouterr()
+    assert out.err == ""  # no bars; no validation split, so no scoring pass either
+    assert [ln.split()[:3] for ln in out.out.splitlines()] == [["[adcgan]", "epoch", f"{e}/3"] for e in (1, 2, 3)]

@@ -56,7 +56,7 @@ def _load_images(args: argparse.Namespace, det: Any) -> tuple[np.ndarray, list[s
     if not any(Path(e).is_file() for e in entries):
         raise DataError("nothing to score: " + "; ".join(errors.values()))
     for entry, reason in errors.items():
-        print(f"adcgan: not scored: {entry}: {reason}", file=sys.stderr)
+        print(f"adcgan: not scored: {reason if entry in reason else f'{entry}: {reason}'}", file=sys.stderr)
     return images, entries, errors
 
 

@@ -14,8 +14,10 @@ ADGAN optimises z at test time, OC-SVM is a scikit-learn model.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,10 +92,17 @@ def _check_exportable(det: "BaseDetector") -> None:
 def _to_onnx(graph: ScoringGraph, example: Tensor, opset: int) -> Any:
     """Trace with ``torch.export`` (strict: keeps ``len(x)`` symbolic) and convert to ONNX."""
     batch = torch.export.Dim("batch", min=1)
-    with torch.no_grad():
-        program = torch.export.export(graph, (example,), dynamic_shapes=({0: batch},), strict=True)
-        return torch.onnx.export(program, input_names=["images"], output_names=graph.names,
-                                 opset_version=opset, dynamo=True, optimize=True, verbose=False)
+    registry_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry_log.level
+    registry_log.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping ..." x4
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)  # torch-internal deprecations
+            program = torch.export.export(graph, (example,), dynamic_shapes=({0: batch},), strict=True)
+            return torch.onnx.export(program, input_names=["images"], output_names=graph.names,
+                                     opset_version=opset, dynamo=True, optimize=True, verbose=False)
+    finally:
+        registry_log.setLevel(level)
 
 
 def export_onnx(det: "BaseDetector", out: str | Path, opset: int = 18) -> list[str]:

@@ -62,7 +62,7 @@ class PlainProgress:
 
 
 def progress(iterable: Iterable[T] | None = None, *, desc: str, enabled: bool = True, total: int | None = None,
-             unit: str = "it", summary: bool = False, leave: bool = False) -> Any:
+             unit: str = "it", summary: bool = False, leave: bool = False, **tqdm_options: Any) -> Any:
     """A progress bar over ``iterable`` that respects the terminal.
 
     Args:
@@ -73,6 +73,7 @@ def progress(iterable: Iterable[T] | None = None, *, desc: str, enabled: bool = 
         unit: Unit name shown by tqdm and in the summary line.
         summary: Without a terminal, print one line when the loop ends.
         leave: Keep the tqdm bar on screen when done.
+        **tqdm_options: Passed to tqdm (e.g. ``unit_scale=True``).
 
     Returns:
         A tqdm bar (terminal) or a :class:`PlainProgress` (anything else, or disabled).
@@ -80,7 +81,8 @@ def progress(iterable: Iterable[T] | None = None, *, desc: str, enabled: bool = 
     if enabled and interactive():
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, dynamic_ncols=True, file=sys.stderr)
+        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, dynamic_ncols=True, file=sys.stderr,
+                    **tqdm_options)
     return PlainProgress(iterable, desc, summary and enabled, unit)
 
 

@@ -77,3 +77,16 @@ def test_cli_export_refuses_to_overwrite(fmnist, tmp_path, capsys):
     assert main(["export", "--model", str(model), "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
     np.testing.assert_allclose(run_onnx(out, fmnist[1])["score"], det.score_samples(fmnist[1]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["aegan", "deepsvdd"])
+def test_colour_geometry_layout(name, tmp_path):
+    """3 channels: the in-graph NHWC -> NCHW conversion must be a transpose, not a reshape."""
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    test = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    test[:3, :, :, 0] = 255  # colour structure that a channel mix-up would change
+    det = create_detector(name, **{**COMMON, **EXPORTABLE[name]}).fit(train, progress=False)
+    export_onnx(det, tmp_path / "c.onnx")
+    got, ref = run_onnx(tmp_path / "c.onnx", test)["score"], det.score_samples(test)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))

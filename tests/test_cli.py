@@ -31,7 +31,7 @@ def test_train_writes_complete_report(trained, capsys):
     out, rc = trained
     assert rc == 0
     for name in ("metrics.json", "scores.csv", "roc.png", "score_hist.png", "reconstructions.png",
-                 "config.json", "history.jsonl", "model/config.json", "model/weights.pt", "checkpoint.pt"):
+                 "anomaly_maps.png", "config.json", "history.jsonl", "model/config.json", "model/weights.pt", "checkpoint.pt"):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_test"] == 24 and m["n_anomalous"] == 12
@@ -97,8 +97,8 @@ def test_score_images_and_odd_files(trained, bar_folder, tmp_path, capsys):
     assert main(["score", "--model", str(out), str(odd), "--csv", str(tmp_path / "s.csv")]) == 2
     assert "already exists" in capsys.readouterr().err
     (odd / "broken.png").write_bytes(b"not an image at all")
-    assert main(["score", "--model", str(out), str(odd), "--csv", str(tmp_path / "t.csv")]) == 2
-    assert "broken.png" in capsys.readouterr().err
+    assert main(["score", "--model", str(out), str(odd), "--csv", str(tmp_path / "t.csv"), "--strict"]) == 2
+    assert "broken.png" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,4 +1,4 @@
-"""``adcgan`` command line: train, evaluate, score, info, bench."""
+"""``adcgan`` command line: train, evaluate, score, export, info, bench."""
 from __future__ import annotations
 
 import argparse
@@ -43,7 +43,7 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (subcommands train, evaluate, score, info, bench)."""
+    """The full argument parser (subcommands train, evaluate, score, export, info, bench)."""
     from adcgan.registry import list_detectors
 
     parser = argparse.ArgumentParser(prog="adcgan", description="AD-CGAN anomaly detection (Sevyeri & Fevens 2021)")
@@ -70,11 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_flags(e)
     e.add_argument("--out", required=True, help="new report folder")
     _common(e)
-    s = sub.add_parser("score", help="score image files or folders with a saved model; writes a CSV")
-    s.add_argument("--model", required=True, help="model folder (or a run folder containing model/)")
-    s.add_argument("paths", nargs="+", help="image files and/or folders (recursed)")
-    s.add_argument("--csv", required=True, help="output CSV (refuses to overwrite)")
-    _common(s)
+    from adcgan.cli_score import add_score_parsers
+
+    add_score_parsers(sub, _common)  # score, export
     r = sub.add_parser("rescore", help="re-score finished runs with another combination of their stored "
                        "components (no network pass)")
     src = r.add_mutually_exclusive_group(required=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from adcgan.cli import DET_FLAGS, RUN_FLAGS
+from adcgan.cli_score import cmd_export, cmd_score
 
 PAPER_EPOCHS = {"all-vs-one": (35, 15)}   # (epochs, warm-up); every other scheme: (15, 5) (Appendix A.3)
 
@@ -130,28 +131,6 @@ def _summary(m: dict[str, Any], out: str) -> None:
           f"| components: {comps}" if comps else "", f"| report: {out}", file=sys.stderr)
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    """``adcgan score``: model + images -> CSV (id, score, anomaly flag, components)."""
-    from adcgan.data import load_image_files
-    from adcgan.detectors.base import BaseDetector
-    from adcgan.report import write_scores_csv
-
-    out = Path(args.csv)
-    if out.exists():
-        raise FileExistsError(f"{out} already exists; choose another --csv path")
-    model = Path(args.model)
-    model = model / "model" if (model / "model" / "config.json").exists() else model
-    det = BaseDetector.load(model, device=args.device)
-    det.config.compile_scoring = bool(args.compile_scoring)
-    images, ids = load_image_files([Path(p) for p in args.paths], tuple(det.geometry), det.preprocess)
-    comps = det.score_components(images, batch_size=args.batch_size, progress=not args.quiet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_scores_csv(out, ids, None, comps, det.threshold)
-    n_anom = int((comps["score"] > det.threshold).sum()) if det.threshold is not None else None
-    print(json.dumps({"images": len(ids), "anomalies": n_anom, "threshold": det.threshold, "csv": str(out)}))
-    return 0
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     """``adcgan info``: data sets found, detectors, devices."""
     import torch
@@ -206,8 +185,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "train": cmd_train, "evaluate": cmd_evaluate, "score": cmd_score, "info": cmd_info, "bench": cmd_bench,
-    "rescore": cmd_rescore}
+    "train": cmd_train, "evaluate": cmd_evaluate, "score": cmd_score, "export": cmd_export, "info": cmd_info,
+    "bench": cmd_bench, "rescore": cmd_rescore}
 
 
 def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

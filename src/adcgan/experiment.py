@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from adcgan.data import Dataset, load_dataset, load_user_data, resolve_class
+from adcgan.data.folders import MAX_LISTED
 from adcgan.detectors.base import BaseDetector
 from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
@@ -138,6 +139,9 @@ def evaluate(det: BaseDetector, spec: RunSpec, ds: Dataset, split: ProtocolSplit
              "device": str(det.device), "versions": versions(), "dataset": ds.name,
              "dataset_display_name": ds.display_name, "protocol": td.description, "detector": det.name}
     extra["budget"] = {**extra.get("budget", {}), **td.budget}
+    extra["skipped_files"] = len(ds.skipped)  # unreadable images left out of the data (warned when read)
+    if ds.skipped:
+        extra["skipped_file_names"] = ds.skipped[:MAX_LISTED]
     title = f"{det.name} | {ds.display_name} | {td.description}"
     return write_report(out_dir, det, td.images, td.labels, td.ids, comps, extra, title)
 

@@ -1,15 +1,16 @@
-"""Write a run's report folder: metrics.json, scores.csv, roc.png, score_hist.png, reconstructions.png."""
+"""Write a run's report folder: metrics.json, scores.csv, roc.png, score_hist.png, reconstructions.png,
+anomaly_maps.png."""
 from __future__ import annotations
 
 import csv
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import torch
 
-from adcgan import plots
+from adcgan import maps, plots
 from adcgan.metrics import compute_metrics
 from adcgan.utils import atomic_write_json, to_float
 
@@ -29,22 +30,43 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_scores_csv(path: Path, ids: list[str], y: np.ndarray | None, comps: dict[str, np.ndarray],
-                     threshold: float | None) -> None:
-    """Per-image CSV: id, [label,] score, components, anomaly flag (when a threshold exists)."""
-    names = ["score"] + [k for k in comps if k != "score"]
-    header = ["id"] + (["label"] if y is not None else []) + names + (["anomaly"] if threshold is not None else [])
+def write_scores_csv(path: Path | TextIO, ids: list[str], y: np.ndarray | None, comps: dict[str, np.ndarray],
+                     threshold: float | None, errors: dict[str, str] | None = None) -> None:
+    """Per-image CSV: id, [label,] score, components, anomaly flag (when a threshold exists)[, error].
+
+    Args:
+        path: A file (written atomically) or an open text stream (e.g. ``sys.stdout``).
+        ids: One id per row, in order.
+        y: Labels per row, or ``None``.
+        comps: Score arrays per component, one value per row (rows in ``errors`` are ignored).
+        threshold: The anomaly threshold, or ``None``.
+        errors: ``{id: reason}`` of rows that could not be scored: empty scores, the reason in
+            an ``error`` column (present whenever ``errors`` is given).
+    """
+    if not isinstance(path, Path):
+        _write_rows(path, ids, y, comps, threshold, errors)
+        return
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for i, ident in enumerate(ids):
-            row: list[Any] = [ident] + ([int(y[i])] if y is not None else [])
-            row += [f"{comps[k][i]:.8g}" for k in names]
-            if threshold is not None:
-                row.append(int(comps["score"][i] > threshold))
-            w.writerow(row)
+        _write_rows(f, ids, y, comps, threshold, errors)
     tmp.replace(path)
+
+
+def _write_rows(f: TextIO, ids: list[str], y: np.ndarray | None, comps: dict[str, np.ndarray],
+                threshold: float | None, errors: dict[str, str] | None) -> None:
+    names = ["score"] + [k for k in comps if k != "score"]
+    header = ["id"] + (["label"] if y is not None else []) + names + (["anomaly"] if threshold is not None else [])
+    w = csv.writer(f)
+    w.writerow(header + (["error"] if errors is not None else []))
+    for i, ident in enumerate(ids):
+        row: list[Any] = [ident] + ([int(y[i])] if y is not None else [])
+        failed = errors is not None and ident in errors
+        row += [""] * len(names) if failed else [f"{comps[k][i]:.8g}" for k in names]
+        if threshold is not None:
+            row.append("" if failed else int(comps["score"][i] > threshold))
+        if errors is not None:
+            row.append(errors.get(ident, ""))
+        w.writerow(row)
 
 
 def _reconstruction_rows(det: "BaseDetector", images: torch.Tensor, y: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -88,5 +110,8 @@ def write_report(out_dir: Path, det: "BaseDetector", images: torch.Tensor, y: np
     rows = _reconstruction_rows(det, images, y)
     if len(rows) > 1:
         plots.plot_image_rows(rows, out_dir / "reconstructions.png", title)
+    map_rows = maps.map_rows(det, images, comps["score"])
+    if map_rows:
+        plots.plot_image_rows(map_rows, out_dir / "anomaly_maps.png", f"{title}\nanomaly maps (test split)")
     atomic_write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from tqdm.auto import tqdm
-
+from adcgan.progress import progress as progress_bar, progress_write
 from adcgan.utils import atomic_torch_save, to_float
 
 if TYPE_CHECKING:
@@ -79,8 +78,8 @@ def _run_epoch(det: "BaseDetector", data: torch.Tensor, epoch: int, gen: torch.G
     sums: dict[str, float] = {}
     phase = "warm-up" if epoch < det.config.warmup_epochs else "train"
     total = det.config.warmup_epochs + det.config.epochs
-    bar = tqdm(range(n_batches), desc=f"{det.name} epoch {epoch + 1}/{total} ({phase})",
-               disable=not progress, leave=False, dynamic_ncols=True)
+    bar = progress_bar(range(n_batches), desc=f"{det.name} epoch {epoch + 1}/{total} ({phase})",
+                       enabled=progress, unit="batch")
     for step in bar:
         idx = perm[step * bs:(step + 1) * bs]
         x = to_float(data[idx].to(det.device, non_blocking=True), det.config.channels_last)
@@ -102,7 +101,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
         data: Training images, NCHW.
         run_dir: Where ``checkpoint.pt`` and ``history.jsonl`` go (``None``: nothing written).
         resume: Continue from ``run_dir/checkpoint.pt`` when it exists.
-        progress: Show tqdm bars.
+        progress: Show progress (a bar on a terminal, else one line per epoch).
 
     Returns:
         The per-epoch history records (also appended to ``history.jsonl``).
@@ -136,7 +135,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
                 f.write(json.dumps(rec) + "\n")
             _save_checkpoint(det, run_dir, epoch + 1, gen)
         if progress:
-            tqdm.write(f"[{det.name}] epoch {epoch + 1}/{total} " + " ".join(
+            progress_write(f"[{det.name}] epoch {epoch + 1}/{total} " + " ".join(
                 f"{k}={v:.4f}" for k, v in means.items()) + f" ({rec['images_per_s']:.0f} img/s)")
     det.set_train(False)
     return history

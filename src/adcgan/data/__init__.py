@@ -13,7 +13,7 @@ Registry: ``mnist``, ``fashion-mnist``, ``cifar10`` (official python batches),
 where data are looked for and :mod:`adcgan.data.preprocess` for ``"paper"``.
 """
 from adcgan.data.core import DataError, Dataset, ImageSet, resolve_class, to_tensor
-from adcgan.data.datasets import load_dataset, load_image_files, load_user_data
+from adcgan.data.datasets import load_dataset, load_image_files, load_image_files_partial, load_user_data
 from adcgan.data.locate import ENV_VAR, find_dataset
 from adcgan.data.preprocess import PREPROCESS_CHOICES, paper_pad
 from adcgan.data.specs import DATASETS, DatasetSpec, Resource, get_spec, list_datasets
@@ -21,5 +21,5 @@ from adcgan.data.specs import DATASETS, DatasetSpec, Resource, get_spec, list_da
 __all__ = [
     "DATASETS", "DataError", "Dataset", "DatasetSpec", "ENV_VAR", "ImageSet", "PREPROCESS_CHOICES",
     "Resource", "find_dataset", "get_spec", "list_datasets", "load_dataset", "load_image_files",
-    "load_user_data", "paper_pad", "resolve_class", "to_tensor",
+    "load_image_files_partial", "load_user_data", "paper_pad", "resolve_class", "to_tensor",
 ]

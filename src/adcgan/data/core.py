@@ -6,7 +6,7 @@ with one message that names the offending file or folder.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -52,6 +52,7 @@ class Dataset:
         geometry: (H, W, C) of every image after preprocessing.
         preprocess: ``"paper"`` or ``"none"``.
         source: The folder the data came from.
+        skipped: Unreadable image files that were left out (folder and user data).
     """
 
     name: str
@@ -62,6 +63,7 @@ class Dataset:
     geometry: tuple[int, int, int]
     preprocess: str
     source: str
+    skipped: list[str] = field(default_factory=list)
 
 
 def to_tensor(images: np.ndarray) -> "torch.Tensor":

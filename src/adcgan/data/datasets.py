@@ -9,7 +9,7 @@ import numpy as np
 from adcgan.data.cache import array_cache_path, cache_root, fingerprint, load_arrays, save_arrays
 from adcgan.data.core import DataError, Dataset, ImageSet
 from adcgan.data.download import fetch_dataset
-from adcgan.data.folders import decode_many, list_images
+from adcgan.data.folders import decode_files, decode_many, list_images, warn_skipped
 from adcgan.data.formats import read_raw, source_files
 from adcgan.data.locate import locate, not_found_error
 from adcgan.data.preprocess import apply_preprocess, check_preprocess, paper_pad
@@ -65,8 +65,8 @@ def _recorded_preprocess(preprocess: str, pad: int, geometry: Geometry) -> str:
     return "none" if preprocess == "paper" and pad == 0 and paper_pad(geometry) > 0 else preprocess
 
 
-def _pack(train: ImageSet, test: ImageSet, class_names: list[str]) -> dict[str, np.ndarray]:
-    arrays = {"class_names": np.array(class_names, dtype=str)}
+def _pack(train: ImageSet, test: ImageSet, class_names: list[str], skipped: list[str]) -> dict[str, np.ndarray]:
+    arrays = {"class_names": np.array(class_names, dtype=str), "skipped": np.array(skipped, dtype=str)}
     for split, s in (("train", train), ("test", test)):
         arrays.update({f"{split}_images": s.images, f"{split}_labels": s.labels,
                        f"{split}_ids": np.array(s.ids, dtype=str)})
@@ -84,7 +84,7 @@ def _build(spec: DatasetSpec, source: Path, geometry: Geometry, preprocess: str)
     raw = read_raw(spec, source, geometry)
     sets = [ImageSet(apply_preprocess(s.images, preprocess, spec.paper_pad), s.labels, s.ids)
             for s in (raw.train, raw.test)]
-    return _pack(sets[0], sets[1], raw.class_names)
+    return _pack(sets[0], sets[1], raw.class_names, raw.skipped)
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, preprocess: str = "paper",
@@ -115,13 +115,16 @@ def load_dataset(name: str, data_dir: str | Path | None = None, preprocess: str 
     cache_file = array_cache_path(cache_root(cache_dir), spec.name, source, preprocess, geometry)
     stamp = fingerprint(files)
     arrays = load_arrays(cache_file, stamp) if use_cache else None
-    if arrays is None:
+    if arrays is not None and "skipped" in arrays:
+        warn_skipped(arrays["skipped"].tolist())  # read from the cache: still never silent
+    else:  # absent, or cached before skipped files were recorded
         arrays = _build(spec, source, geometry, preprocess)
         if use_cache:
             save_arrays(cache_file, arrays, stamp)
     train, test, class_names = _unpack(arrays)
     recorded = _recorded_preprocess(preprocess, spec.paper_pad, geometry)
-    return Dataset(spec.name, spec.display_name, class_names, train, test, geometry, recorded, str(source))
+    return Dataset(spec.name, spec.display_name, class_names, train, test, geometry, recorded, str(source),
+                   arrays["skipped"].tolist())
 
 
 def _expand(paths: Sequence[str | Path]) -> list[str]:
@@ -173,9 +176,60 @@ def load_image_files(paths: Sequence[str | Path], geometry: Geometry, preprocess
     return images, list(files)
 
 
+def _expand_lenient(paths: Sequence[str | Path]) -> tuple[list[str], dict[str, str]]:
+    """Like :func:`_expand`, but a missing path or an empty folder becomes an entry with a reason.
+
+    Returns:
+        Every entry in order (image files, and the paths that failed) and ``{entry: reason}``.
+    """
+    entries: list[str] = []
+    errors: dict[str, str] = {}
+    for p in map(Path, paths):
+        found = list_images(p) if p.is_dir() else [str(p)] if p.is_file() else []
+        entries += found or [str(p)]
+        if not found:
+            errors[str(p)] = f"folder {p} contains no image files" if p.is_dir() else f"no such file or folder: {p}"
+    return entries, errors
+
+
+def load_image_files_partial(paths: Sequence[str | Path], geometry: Geometry, preprocess: str = "paper",
+                             dataset: str | None = None) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """:func:`load_image_files` that keeps going past unreadable files.
+
+    Args:
+        paths: Files and/or folders (folders are searched recursively, sorted).
+        geometry: (H, W, C) of the model.
+        preprocess: ``"paper"`` or ``"none"``.
+        dataset: Registry name of the training data (optional).
+
+    Returns:
+        uint8 images (M, H, W, C) of the readable files, every entry in input order (the
+        readable files, the unreadable ones and missing paths), and ``{entry: reason}``
+        for the entries that could not be read.
+
+    Raises:
+        DataError: when no path was given.
+    """
+    check_preprocess(preprocess)
+    geometry = tuple(int(g) for g in geometry)  # type: ignore[assignment]
+    entries, errors = _expand_lenient(paths)
+    if not entries:
+        raise DataError("no image files given")
+    files = [e for e in entries if e not in errors]
+    images, _, bad = decode_files(files, geometry, desc="loading images")
+    errors.update(bad)
+    if len(images):
+        images = apply_preprocess(images, preprocess, paper_pad(geometry, dataset))
+    return images, entries, errors
+
+
 def _user_split(folder: str | Path, geometry: Geometry, cache_dir: str | Path | None,
-                use_cache: bool) -> tuple[np.ndarray, list[str]]:
-    """Decode one user folder (skipping unreadable files with a warning), cached."""
+                use_cache: bool) -> tuple[np.ndarray, list[str], list[str]]:
+    """Decode one user folder (skipping unreadable files with a warning), cached.
+
+    Returns:
+        uint8 images, their ids (paths) and the unreadable files that were skipped.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"no such folder: {folder}")
@@ -185,14 +239,18 @@ def _user_split(folder: str | Path, geometry: Geometry, cache_dir: str | Path | 
     cache_file = array_cache_path(cache_root(cache_dir), "user", folder, "decoded", geometry)
     stamp = fingerprint(files)
     arrays = load_arrays(cache_file, stamp) if use_cache else None
-    if arrays is None:
-        images, kept = decode_many(files, geometry, skip_bad=True, desc=f"decoding {folder.name}")
+    if arrays is not None and "skipped" in arrays:
+        warn_skipped(arrays["skipped"].tolist())
+    else:
+        images, kept, bad = decode_files(files, geometry, desc=f"decoding {folder.name}")
+        warn_skipped([p for p, _ in bad])
         if len(kept) == 0:
             raise DataError(f"no readable images in {folder}")
-        arrays = {"images": images, "ids": np.array([str(files[i]) for i in kept], dtype=str)}
+        arrays = {"images": images, "ids": np.array([str(files[i]) for i in kept], dtype=str),
+                  "skipped": np.array([p for p, _ in bad], dtype=str)}
         if use_cache:
             save_arrays(cache_file, arrays, stamp)
-    return arrays["images"], arrays["ids"].tolist()
+    return arrays["images"], arrays["ids"].tolist(), arrays["skipped"].tolist()
 
 
 def load_user_data(train_dir: str | Path, test_normal_dir: str | Path, test_anomalous_dir: str | Path,
@@ -213,10 +271,10 @@ def load_user_data(train_dir: str | Path, test_normal_dir: str | Path, test_anom
     geometry = _geometry(get_spec("folder"), first, geometry)
     parts = [_user_split(d, geometry, cache_dir, use_cache)
              for d in (train_dir, test_normal_dir, test_anomalous_dir)]
-    (tr_x, tr_ids), (n_x, n_ids), (a_x, a_ids) = parts
+    (tr_x, tr_ids, tr_bad), (n_x, n_ids, n_bad), (a_x, a_ids, a_bad) = parts
     train = ImageSet(tr_x, np.zeros(len(tr_x), np.int64), tr_ids)
     test = ImageSet(np.concatenate([n_x, a_x]),
                     np.concatenate([np.zeros(len(n_x), np.int64), np.ones(len(a_x), np.int64)]),
                     n_ids + a_ids)
     return Dataset("user", "User data", ["normal", "anomalous"], train, test, geometry,
-                   _recorded_preprocess(preprocess, 0, geometry), str(Path(train_dir)))
+                   _recorded_preprocess(preprocess, 0, geometry), str(Path(train_dir)), tr_bad + n_bad + a_bad)

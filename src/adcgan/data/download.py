@@ -17,10 +17,9 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from tqdm import tqdm
-
 from adcgan.data.core import DataError
 from adcgan.data.specs import DatasetSpec, Resource
+from adcgan.progress import progress
 
 TIMEOUT_S = 30.0
 
@@ -29,7 +28,7 @@ def _stream(url: str, fileobj: BinaryIO, hashers: list["hashlib._Hash"], desc: s
     """Copy ``url`` into ``fileobj``, updating ``hashers`` and a progress bar."""
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
         total = int(resp.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=None) as bar:
+        with progress(total=total, unit="B", desc=desc, unit_scale=True) as bar:
             while chunk := resp.read(1 << 20):
                 fileobj.write(chunk)
                 for h in hashers:

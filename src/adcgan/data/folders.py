@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
-
 from adcgan.data.core import DataError
 from adcgan.data.readers import IMAGE_EXTENSIONS, decode_image
+from adcgan.progress import progress
 
 CHUNK = 256
 MAX_LISTED = 20
@@ -92,9 +91,52 @@ def describe_files(paths: Sequence[object]) -> str:
     return shown + (f", ... and {extra} more" if extra > 0 else "")
 
 
+def decode_files(paths: Sequence[str | Path], geometry: tuple[int, int, int], stop_at_error: bool = False,
+                 desc: str = "decoding images") -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Decode many image files in a thread pool, collecting the failures.
+
+    Args:
+        paths: Image files.
+        geometry: Output (H, W, C); images are converted and resized to it.
+        stop_at_error: Raise :class:`DataError` naming the first bad file instead of collecting.
+        desc: Progress label.
+
+    Returns:
+        uint8 images (M, H, W, C), the indices (M,) into ``paths`` that were decoded, and
+        ``(path, reason)`` for every file that was not.
+    """
+    out = np.empty((len(paths), *geometry), dtype=np.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+    bad: list[tuple[str, str]] = []
+    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool, \
+            progress(total=len(paths), desc=desc, unit="img") as bar:
+        warnings.filterwarnings("ignore", message=".*EXIF.*")  # common in web JPEGs, harmless
+        for start, results in zip(range(0, len(paths), CHUNK),
+                                  pool.map(lambda c: _decode_chunk(c, geometry), chunks)):
+            for j, res in enumerate(results):
+                if isinstance(res, str):
+                    if stop_at_error:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise DataError(res)
+                    bad.append((str(paths[start + j]), res))
+                else:
+                    out[start + j], ok[start + j] = res, True
+            bar.update(len(results))
+    kept = np.flatnonzero(ok)
+    return (out if len(kept) == len(paths) else out[kept]), kept, bad
+
+
+def warn_skipped(files: Sequence[str]) -> None:
+    """One warning naming the unreadable files that were skipped."""
+    if files:
+        warnings.warn(f"skipped {len(files)} unreadable image file(s): {describe_files(files)}", stacklevel=3)
+
+
 def decode_many(paths: Sequence[str | Path], geometry: tuple[int, int, int], skip_bad: bool,
                 desc: str = "decoding images") -> tuple[np.ndarray, np.ndarray]:
-    """Decode many image files in a thread pool with a progress bar.
+    """Decode many image files (see :func:`decode_files`).
 
     Args:
         paths: Image files.
@@ -106,27 +148,6 @@ def decode_many(paths: Sequence[str | Path], geometry: tuple[int, int, int], ski
     Returns:
         uint8 images (M, H, W, C) and the indices (M,) into ``paths`` that were kept.
     """
-    out = np.empty((len(paths), *geometry), dtype=np.uint8)
-    ok = np.zeros(len(paths), dtype=bool)
-    bad: list[str] = []
-    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=len(paths), desc=desc, unit="img", disable=None) as bar:
-        warnings.filterwarnings("ignore", message=".*EXIF.*")  # common in web JPEGs, harmless
-        for start, results in zip(range(0, len(paths), CHUNK),
-                                  pool.map(lambda c: _decode_chunk(c, geometry), chunks)):
-            for j, res in enumerate(results):
-                if isinstance(res, str):
-                    if not skip_bad:
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        raise DataError(res)
-                    bad.append(str(paths[start + j]))
-                else:
-                    out[start + j], ok[start + j] = res, True
-            bar.update(len(results))
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {describe_files(bad)}",
-                      stacklevel=2)
-    kept = np.flatnonzero(ok)
-    return (out if len(kept) == len(paths) else out[kept]), kept
+    images, kept, bad = decode_files(paths, geometry, stop_at_error=not skip_bad, desc=desc)
+    warn_skipped([p for p, _ in bad])
+    return images, kept

@@ -6,14 +6,14 @@ returns the source files (None when the folder does not hold the dataset), and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from adcgan.data.core import DataError, ImageSet
-from adcgan.data.folders import class_dirs, decode_many, list_images, seeded_split, subdirs
+from adcgan.data.folders import class_dirs, decode_files, list_images, seeded_split, subdirs, warn_skipped
 from adcgan.data.readers import read_cifar_batch, read_idx_pair
 from adcgan.data.specs import IDX_FILES, DatasetSpec
 
@@ -28,6 +28,7 @@ class RawData:
     train: ImageSet
     test: ImageSet
     class_names: list[str]
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (image folders)
 
 
 def _index_ids(split: str, n: int) -> list[str]:
@@ -111,15 +112,18 @@ def _class_files(dirs: list[tuple[str, Path]]) -> list[list[str]]:
     return per_class
 
 
-def _decode_split(per_class: list[list[str]], geometry: tuple[int, int, int], split: str) -> ImageSet:
-    """Decode one split (skipping unreadable files with a warning)."""
+def _decode_split(per_class: list[list[str]], geometry: tuple[int, int, int],
+                  split: str) -> tuple[ImageSet, list[str]]:
+    """Decode one split, skipping unreadable files with a warning; returns (images, skipped files)."""
     paths = [p for files in per_class for p in files]
     labels = np.concatenate([np.full(len(f), k, np.int64) for k, f in enumerate(per_class)])
-    images, kept = decode_many(paths, geometry, skip_bad=True, desc=f"decoding {split}")
+    images, kept, bad = decode_files(paths, geometry, desc=f"decoding {split}")
+    skipped = [p for p, _ in bad]
+    warn_skipped(skipped)
     if len(kept) == 0:
         raise DataError(f"no readable images in the {split} split ({len(paths)} files, "
                         f"e.g. {paths[0]})")
-    return ImageSet(images, labels[kept], [str(paths[i]) for i in kept])
+    return ImageSet(images, labels[kept], [str(paths[i]) for i in kept]), skipped
 
 
 def read_image_folders(spec: DatasetSpec, folder: Path, geometry: tuple[int, int, int]) -> RawData:
@@ -140,7 +144,8 @@ def read_image_folders(spec: DatasetSpec, folder: Path, geometry: tuple[int, int
     else:
         train, test = _class_files(layout["train"]), _class_files(layout["test"])
         names = [c for c, _ in layout["train"]]
-    return RawData(_decode_split(train, geometry, "train"), _decode_split(test, geometry, "test"), names)
+    (tr, tr_bad), (te, te_bad) = _decode_split(train, geometry, "train"), _decode_split(test, geometry, "test")
+    return RawData(tr, te, names, tr_bad + te_bad)
 
 
 FileLister = Callable[[DatasetSpec, Path], "list[Path] | list[str] | None"]

@@ -19,6 +19,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", "
                               ".webp", ".ppm", ".pgm", ".pbm", ".pnm"})
 _IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+MAX_IDX_DIMS = 4
 
 
 def read_bytes(path: Path) -> bytes:
@@ -36,6 +37,29 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"cannot read {path}: corrupt or truncated gzip data ({exc})") from exc
 
 
+def _idx_header(path: Path, data: bytes) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Validate an IDX header: (dtype, dims, header length); a short :class:`DataError` otherwise."""
+    name = str(path) if len(str(path)) <= 100 else Path(path).name  # keep the message on one short line
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{name}: not an IDX file (magic {data[:4].hex() or 'empty'!r}, expected 0000tttn)")
+    if data[2] not in _IDX_DTYPES:
+        codes = "/".join(f"{c:02x}" for c in _IDX_DTYPES)
+        raise DataError(f"{name}: unknown IDX type code 0x{data[2]:02x} (expected one of {codes})")
+    ndim = data[3]
+    if not 1 <= ndim <= MAX_IDX_DIMS:
+        raise DataError(f"{name}: IDX header has {ndim} dimensions (expected 1 to {MAX_IDX_DIMS})")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, expected at least {header})")
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = _IDX_DTYPES[data[2]]
+    expected = int(np.prod(dims, dtype=object)) * dtype.itemsize
+    if len(data) - header != expected:
+        shape = "x".join(map(str, dims))
+        raise DataError(f"{name}: IDX shape {shape} needs {expected} data bytes, file has {len(data) - header}")
+    return dtype, dims, header
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip'd or raw.
 
@@ -46,20 +70,11 @@ def read_idx(path: Path) -> np.ndarray:
         The array with its stored shape, in native byte order.
 
     Raises:
-        DataError: on a bad magic number or a size that does not match the header.
+        DataError: one short line naming the file, on a bad magic number, an unknown type
+            code, more than four dimensions, or a shape that does not match the file size.
     """
     data = read_bytes(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number {data[:4].hex()!r})")
-    dtype, ndim = _IDX_DTYPES[data[2]], data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - header != expected:
-        raise DataError(f"{path}: IDX header says {dims} ({expected} bytes) but the file "
-                        f"holds {len(data) - header} bytes of data (truncated or corrupt)")
+    dtype, dims, header = _idx_header(path, data)
     return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 

@@ -234,7 +234,7 @@ class BaseDetector:
 
     def raw_components(self, X: Any, batch_size: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
         """Per-image components and the detector's own total, batched under ``no_grad``/``eval``."""
-        from tqdm.auto import tqdm
+        from adcgan.progress import progress as progress_bar
 
         t = as_image_tensor(X)
         self._check_ready(t)
@@ -244,7 +244,8 @@ class BaseDetector:
         out: dict[str, list[np.ndarray]] = {}
         score = self._scorer(bs)
         with torch.no_grad(), parametrize.cached(), reuse_freed_memory(self.device.type == "cpu"):
-            for i in tqdm(range(0, len(t), bs), desc=f"{self.name} scoring", disable=not progress, leave=False):
+            for i in progress_bar(range(0, len(t), bs), desc=f"{self.name} scoring", enabled=progress,
+                                  unit="batches", summary=True):
                 x = to_float(t[i:i + bs].to(self.device), self.config.channels_last)
                 for k, v in score(x).items():
                     out.setdefault(k, []).append(v.detach().double().cpu().numpy())
@@ -268,6 +269,16 @@ class BaseDetector:
     def score_samples(self, X: Any, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Anomaly score per image (higher = more anomalous)."""
         return self.score_components(X, batch_size, progress)["score"]
+
+    def anomaly_maps(self, X: Any, batch_size: int | None = None) -> np.ndarray:
+        """Per-pixel residual |x - G(E(x))| averaged over channels: float32 (N, H, W) (:mod:`adcgan.maps`).
+
+        Raises:
+            NotImplementedError: if the detector has no reconstruction (:meth:`reconstruct` is ``None``).
+        """
+        from adcgan.maps import anomaly_maps
+
+        return anomaly_maps(self, X, batch_size)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Alias of :meth:`score_samples` (pyod naming)."""

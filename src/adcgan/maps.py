@@ -1,0 +1,146 @@
+"""Anomaly maps: the per-pixel residual |x - G(E(x))| of detectors that reconstruct.
+
+:func:`anomaly_maps` computes the maps (``BaseDetector.anomaly_maps`` calls it);
+:func:`overlay` paints one as a heat map over its image; :func:`write_map_pngs`
+writes one PNG per image (``adcgan score --maps DIR``) and :func:`map_rows` gives
+the rows of the report's ``anomaly_maps.png``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+from torch.nn.utils import parametrize
+
+from adcgan.utils import as_image_tensor, to_float
+
+if TYPE_CHECKING:
+    from adcgan.detectors.base import BaseDetector
+
+ALPHA = 0.65  # heat-map opacity where the residual is largest
+
+
+class NoReconstructionError(NotImplementedError):
+    """The detector has no reconstruction G(E(x)), so it has no anomaly maps."""
+
+
+def has_reconstruction(det: "BaseDetector") -> bool:
+    """True when ``det.reconstruct`` returns an image (tried on one blank image)."""
+    h, w, c = det.geometry or (0, 0, 0)
+    det.set_train(False)
+    with torch.no_grad(), parametrize.cached():
+        return det.reconstruct(torch.zeros(1, c, h, w, device=det.device)) is not None
+
+
+def no_maps_error(det: "BaseDetector") -> NoReconstructionError:
+    """The error raised for a detector without reconstructions."""
+    return NoReconstructionError(f"{det.name} has no reconstruction G(E(x)), so no anomaly maps "
+                                 "(detectors with one: adcgan, aegan, alad)")
+
+
+def anomaly_maps(det: "BaseDetector", X: Any, batch_size: int | None = None) -> np.ndarray:
+    """Residual |x - G(E(x))| averaged over channels, per pixel.
+
+    Args:
+        det: A fitted detector.
+        X: Images as for ``score_samples`` (NumPy NHWC / torch NCHW, uint8 or float in [0, 1]).
+        batch_size: Images per forward pass (default the scoring batch size).
+
+    Returns:
+        float32 array (N, H, W), values in [0, 1].
+
+    Raises:
+        NoReconstructionError: if the detector has no reconstruction.
+    """
+    t = as_image_tensor(X)
+    det._check_ready(t)
+    bs = batch_size or det.config.score_batch_size
+    det.set_train(False)
+    out = [np.zeros((0, t.shape[2], t.shape[3]), np.float32)]
+    with torch.no_grad(), parametrize.cached():
+        for i in range(0, len(t), bs):
+            x = to_float(t[i:i + bs].to(det.device))
+            rec = det.reconstruct(x)
+            if rec is None:
+                raise no_maps_error(det)
+            out.append((x - rec).abs().mean(1).float().cpu().numpy())
+    if len(t) == 0 and not has_reconstruction(det):
+        raise no_maps_error(det)
+    return np.concatenate(out)
+
+
+def overlay(image: np.ndarray, residual: np.ndarray, vmax: float) -> np.ndarray:
+    """The image (H, W, C) float in [0, 1] with ``residual`` (H, W) as a heat map: (H, W, 3) in [0, 1].
+
+    The heat map (matplotlib ``inferno``, 0 .. ``vmax``) is blended in with an opacity that
+    grows with the residual, so low-residual pixels show the image itself.
+    """
+    from matplotlib import colormaps
+
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+    level = np.clip(residual / max(float(vmax), 1e-12), 0.0, 1.0)
+    heat = colormaps["inferno"](level)[..., :3]
+    alpha = (ALPHA * level)[..., None]
+    return np.clip((1 - alpha) * rgb + alpha * heat, 0.0, 1.0)
+
+
+def _nhwc_float(images: Any) -> np.ndarray:
+    return to_float(as_image_tensor(images)).permute(0, 2, 3, 1).numpy()
+
+
+def map_file_names(entries: Sequence[str]) -> list[str]:
+    """``00003_<stem>.png`` per entry: the index keeps names unique, the stem keeps them readable."""
+    return [f"{i:05d}_{Path(e).stem[:60] or 'image'}.png" for i, e in enumerate(entries)]
+
+
+def write_map_pngs(folder: Path, names: Sequence[str], images: Any, maps: np.ndarray) -> float:
+    """One overlay PNG per image (the image's own size); refuses to overwrite a file.
+
+    Args:
+        folder: Output folder (created).
+        names: File names, one per image.
+        images: The scored images (as for ``score_samples``).
+        maps: Their anomaly maps (N, H, W).
+
+    Returns:
+        The residual shown at full heat (the largest one in ``maps``; one scale for all files).
+
+    Raises:
+        FileExistsError: if a file to write already exists (nothing is written then).
+    """
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    taken = [n for n in names if (folder / n).exists()]
+    if taken:
+        raise FileExistsError(f"{folder} already holds {taken[0]} (and {len(taken) - 1} more); "
+                              "choose another --maps folder")
+    vmax = float(maps.max()) if maps.size else 0.0
+    for name, img, res in zip(names, _nhwc_float(images), maps):
+        pixels = np.rint(overlay(img, res, vmax) * 255).astype(np.uint8)
+        with open(folder / name, "xb") as f:
+            Image.fromarray(pixels, "RGB").save(f, format="PNG")
+    return vmax
+
+
+def map_rows(det: "BaseDetector", images: Any, scores: np.ndarray, n: int = 6) -> list[tuple[str, np.ndarray]]:
+    """Rows of the report figure: the ``n`` most and ``n`` least anomalous images and their maps.
+
+    Returns:
+        ``(label, float NCHW images)`` rows, or ``[]`` when the detector does not reconstruct.
+    """
+    if not has_reconstruction(det):
+        return []
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    groups = [("most anomalous", order[:n]), ("least anomalous", order[::-1][:n])]
+    subs = [as_image_tensor(images)[torch.as_tensor(pick.copy(), dtype=torch.long)] for _, pick in groups]
+    maps = [anomaly_maps(det, sub) for sub in subs]
+    vmax = max((float(m.max()) for m in maps if m.size), default=0.0)  # one scale for both groups
+    rows: list[tuple[str, np.ndarray]] = []
+    for (label, pick), sub, m in zip(groups, subs, maps):
+        imgs = _nhwc_float(sub)
+        over = np.stack([overlay(i, r, vmax) for i, r in zip(imgs, m)]).transpose(0, 3, 1, 2)
+        rows += [(f"{len(pick)} {label}", imgs.transpose(0, 3, 1, 2)), ("residual |x - G(E(x))|", over)]
+    return rows

@@ -19,6 +19,8 @@ COMMON = {"device": "cpu", "epochs": 1, "batch_size": 8, "seed": 0}
 EXPORTABLE = {
     "adcgan": {"warmup_epochs": 1, "bn_recalibration_batches": 2},
     "adcgan-official": {"warmup_epochs": 0, "variant": "official"},
+    # adcgan+: KNN bank, rotation head, flip averaging and the calibrated "mixed" total in the graph
+    "adcgan-plus": {"warmup_epochs": 1, "variant": "plus", "flip_average": True, "bn_recalibration_batches": 2},
     "aegan": {"width": 8, "latent_dim": 8, "warmup_epochs": 1},
     "alad": {"width": 8, "latent_dim": 8},
     "deepsvdd": {"warmup_epochs": 1},

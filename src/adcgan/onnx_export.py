@@ -56,12 +56,29 @@ class ScoringGraph(nn.Module):
         with torch.no_grad():
             probe = self.det.score_batch(torch.zeros(2, c, h, w, device=det.device))
         self.names = list(probe)
+        self.terms = _calibrated_terms(det)  # (name, loc, scale, two-sided) of a calibrated total
+        if self.terms:
+            self.names.append("score_raw")
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """(N, H, W, C) uint8 -> one (N,) float32 tensor per component, in :attr:`names` order."""
         x = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-        comps = self.det.score_batch(x)
+        comps = dict(self.det.score_batch(x))
+        if self.terms:  # the same combination as BaseDetector.combine_components
+            comps["score_raw"] = comps["score"]
+            zs = [(comps[n].double() - loc) / scale for n, loc, scale, _ in self.terms]
+            comps["score"] = sum(z.abs() if two else z for z, (_, _, _, two) in zip(zs, self.terms)) / len(zs)
         return tuple(comps[k].to(torch.float32) for k in self.names)
+
+
+def _calibrated_terms(det: "BaseDetector") -> list[tuple[str, float, float, bool]]:
+    """The calibrated combination's terms; empty for ``combine="raw"``."""
+    mode = det.config.combine
+    if mode == "raw":
+        return []
+    two = set(det.two_sided_components)
+    return [(n, det.calibration[n]["loc"], det.calibration[n]["scale"],
+             mode == "typicality" or (mode == "mixed" and n in two)) for n in det.combined_names()]
 
 
 def _freeze_flags(module: nn.Module) -> nn.Module:

@@ -52,5 +52,8 @@ def normalize_features(f: Tensor) -> Tensor:
 def knn_distance(queries: Tensor, bank: Tensor, k: int) -> Tensor:
     """Mean Euclidean distance (N,) of each query row to its ``k`` nearest rows of ``bank`` (M, F)."""
     k = min(k, len(bank))
-    d = torch.cdist(queries.flatten(1), bank)
-    return d.topk(k, dim=1, largest=False).values.mean(1)
+    q = queries.flatten(1)
+    # |q - b|^2 = |q|^2 + |b|^2 - 2 q.b: the form torch.cdist uses for large inputs, written out so the
+    # computation is the same at every batch size (cdist switches algorithm at 25 rows; ONNX export)
+    d2 = (q * q).sum(1, keepdim=True) + (bank * bank).sum(1)[None, :] - 2.0 * q @ bank.T
+    return d2.clamp_min(0.0).sqrt().topk(k, dim=1, largest=False).values.mean(1)

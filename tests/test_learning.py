@@ -21,12 +21,17 @@ BUDGET = {"epochs": 6, "warmup_epochs": 1, "max_train_images": 1000}
 FLOOR = 0.90
 
 
+def fmnist_run(tmp_path, cls: str, config: dict) -> dict:
+    """One seed-0 one-vs-all run on real Fashion-MNIST, scored on 2,000 stratified test images."""
+    need(FMNIST_DIR)
+    spec = RunSpec(detector="adcgan", dataset="fashion-mnist", scheme="one-vs-all", cls=cls, seed=0,
+                   max_test_images=2000, detector_config=config)
+    return run_experiment(spec, tmp_path / "run", progress=False)
+
+
 @pytest.mark.slow
 def test_adcgan_learns_fashion_mnist_trouser(tmp_path):
-    need(FMNIST_DIR)
-    spec = RunSpec(detector="adcgan", dataset="fashion-mnist", scheme="one-vs-all", cls="Trouser", seed=0,
-                   max_test_images=2000, detector_config=BUDGET)
-    m = run_experiment(spec, tmp_path / "run", progress=False)
+    m = fmnist_run(tmp_path, "Trouser", BUDGET)
     assert m["budget"]["train_images"] == 1000 and m["n_test"] == 2000 and m["n_normal"] == 200
     assert m["roc_auc"] > FLOOR, json.dumps(m["component_auroc"])
     # the reconstruction residual alone must already separate Trouser from the rest
@@ -45,9 +50,6 @@ PLUS_FLOOR = 0.80
 
 @pytest.mark.slow
 def test_adcgan_plus_learns_fashion_mnist_tshirt(tmp_path):
-    need(FMNIST_DIR)
-    spec = RunSpec(detector="adcgan", dataset="fashion-mnist", scheme="one-vs-all", cls="T-shirt/top", seed=0,
-                   max_test_images=2000, detector_config=PLUS_BUDGET)
-    m = run_experiment(spec, tmp_path / "run", progress=False)
+    m = fmnist_run(tmp_path, "T-shirt/top", PLUS_BUDGET)
     assert m["combine"]["mode"] == "mixed" and set(m["component_auroc"]) >= {"KNN", "ROT"}
     assert m["roc_auc"] > PLUS_FLOOR, json.dumps(m["component_auroc"])

@@ -109,3 +109,20 @@ def test_rescore_reproduces_the_stored_auroc(bar_folder, tmp_path):
     dropped = json.loads((tmp_path / "drop" / "metrics.json").read_text())
     assert dropped["combine"]["components"] == ["LGR", "LGD", "LFE", "KNN"]
     assert main(["rescore", "--run", str(run), "--components", "NOPE", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_evaluate_with_scoring_overrides_recalibrates(bar_folder, tmp_path):
+    run = tmp_path / "run"
+    base = ["--dataset", "folder", "--data-dir", str(bar_folder), "--class", "horizontal", "--device", "cpu", "--quiet"]
+    assert main(["train", *base, "--variant", "plus", "--epochs", "1", "--warmup-epochs", "1", "--batch-size", "8",
+                 "--set", "flip_average=true", "--out", str(run)]) == 0
+    trained = json.loads((run / "metrics.json").read_text())
+    assert main(["evaluate", "--model", str(run), *base, "--set", "flip_average=false", "--out", str(tmp_path / "e")]) == 0
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert m["recalibrated"] and m["scoring_overrides"] == {"flip_average": False}
+    assert m["combine"]["calibration"] != trained["combine"]["calibration"]   # refitted on unflipped scores
+    # the same settings as trained: the stored calibration is kept and the AUROC reproduced
+    assert main(["evaluate", "--model", str(run), *base, "--set", "combine=mixed", "--out", str(tmp_path / "f")]) == 0
+    same = json.loads((tmp_path / "f" / "metrics.json").read_text())
+    assert not same["recalibrated"] and same["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-9)
+    assert main(["evaluate", "--model", str(run), *base, "--set", "lr=0.1", "--out", str(tmp_path / "g")]) == 2

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True, help="model folder (or a run folder containing model/)")
     e.add_argument("--config", help="TOML or YAML file of settings")
     _data_flags(e)
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a scoring setting of the trained model, repeatable (e.g. flip_average=false, "
+                        "lfl_draws=8, combine=raw); the calibration is refitted on the normal validation split")
     e.add_argument("--out", required=True, help="new report folder")
     _common(e)
     from adcgan.cli_score import add_score_parsers

@@ -118,7 +118,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     spec = resolve_run_spec(args, training=False)
     metrics = evaluate_saved(args.model, spec, args.out, device=args.device, batch_size=args.batch_size,
-                             progress=not args.quiet, compile_scoring=bool(args.compile_scoring))
+                             progress=not args.quiet, compile_scoring=bool(args.compile_scoring),
+                             overrides=parse_set(args.set or []))
     _summary(metrics, args.out)
     print(metrics_line(metrics))
     return 0

@@ -191,9 +191,38 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     return evaluate(det, spec, ds, split, out_dir, extra, progress)
 
 
+SCORING_SETTINGS = ("combine", "components", "calibration_robust", "flip_average", "lfl_draws", "lfl_form",
+                    "knn_k", "score_seed", "fast_scoring", "score_batch_size")
+"""Settings a trained model can be evaluated under without retraining (``adcgan evaluate --set``)."""
+RECALIBRATE_FREE = ("combine", "components", "fast_scoring", "score_batch_size")
+"""Of those, the ones that leave every component unchanged (the stored calibration still holds)."""
+
+
+def apply_scoring_overrides(det: BaseDetector, overrides: dict[str, Any]) -> bool:
+    """Set scoring-side settings on a loaded model; returns whether its calibration must be refitted."""
+    bad = sorted(set(overrides) - set(SCORING_SETTINGS))
+    if bad:
+        raise ValueError(f"only scoring settings can change on a trained model ({', '.join(SCORING_SETTINGS)}); "
+                         f"got {', '.join(bad)}: train a new model for the others")
+    missing = sorted(k for k in overrides if not hasattr(det.config, k))
+    if missing:
+        raise ValueError(f"{det.name} has no setting {', '.join(missing)}")
+    if getattr(det.config, "knn_k", 0) == 0 and overrides.get("knn_k", 0):
+        raise ValueError("knn_k needs a model trained with a KNN bank (knn_k > 0)")
+    for k, v in overrides.items():
+        setattr(det.config, k, v)
+    det.config.validate()
+    return any(k not in RECALIBRATE_FREE for k in overrides)
+
+
 def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, device: str | None = None,
-                   batch_size: int | None = None, progress: bool = True, compile_scoring: bool = False) -> dict[str, Any]:
-    """``adcgan evaluate``: load a model folder (or a run folder holding ``model/``) and evaluate it."""
+                   batch_size: int | None = None, progress: bool = True, compile_scoring: bool = False,
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``adcgan evaluate``: load a model folder (or a run folder holding ``model/``) and evaluate it.
+
+    ``overrides`` changes scoring settings (:data:`SCORING_SETTINGS`); when a component changes with
+    them, the calibration and threshold are refitted on the protocol's normal validation split.
+    """
     model_dir = Path(model_dir)
     if (model_dir / "model" / "config.json").exists():
         model_dir = model_dir / "model"
@@ -203,6 +232,7 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
     if batch_size:
         det.config.score_batch_size = batch_size
     det.config.compile_scoring = bool(compile_scoring)
+    recalibrate = apply_scoring_overrides(det, overrides or {})
     spec.preprocess = det.preprocess if det.preprocess in ("paper", "none") else spec.preprocess
     if spec.geometry is None and spec.dataset in ("folder", "user"):
         spec.geometry = list(det.geometry or ())  # resize the user's images to the model's geometry
@@ -210,10 +240,14 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
     if tuple(ds.geometry) != tuple(det.geometry or ()):
         raise ValueError(f"model {model_dir} expects {det.geometry} images but {ds.display_name} has {ds.geometry}")
     split = protocol_split(spec, ds, det.config.val_fraction)
+    if recalibrate:  # the validation split the model was trained beside (its own seed), never test images
+        val_split = protocol_split(dataclasses.replace(spec, seed=det.config.seed), ds, det.config.val_fraction)
+        det.calibrate(ds.train.images[val_split.val_idx])
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", {"model": str(model_dir), "run": spec.to_dict(),
                                                 "detector_config": det.config.to_dict()})
-    extra = {"model": str(model_dir), "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info}
+    extra = {"model": str(model_dir), "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info,
+             "scoring_overrides": overrides or {}, "recalibrated": recalibrate}
     return evaluate(det, spec, ds, split, out_dir, extra, progress)
 
 

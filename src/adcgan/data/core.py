@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from adcgan.data.errors import DataError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-
-class DataError(Exception):
-    """A data problem the user can fix (missing, corrupt or malformed files)."""
+__all__ = ["DataError", "Dataset", "ImageSet", "resolve_class", "to_tensor"]
 
 
 @dataclass

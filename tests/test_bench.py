@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from adcgan.bench import PRESETS, GridSpec, SequentialExecutor, Store, expand, get_budget, run_grid, spec_hash
-from adcgan.bench.cli import run_bench_command
+from adcgan.cli.bench import run_bench_command
 from adcgan.bench.grid import is_paper_budget, schemes_for
 from adcgan.bench.paper_results import load_paper_results, paper_value
 from adcgan.bench.render import render_report

@@ -57,14 +57,14 @@ def _read_scores(path: Path) -> tuple[list[str], np.ndarray, dict[str, np.ndarra
 
 def load_run(path: str | Path) -> StoredRun:
     """Read ``scores.csv`` and ``model/`` of a finished run folder."""
-    from adcgan.detectors.base import read_checkpoint
+    from adcgan.detectors.checkpoint import MODEL_SUBDIR, has_model_subfolder, read_checkpoint
     from adcgan.registry import get_detector_class
 
     path = Path(path)
     ids, y, comps = _read_scores(path)
-    if not (path / "model" / "config.json").is_file():
+    if not has_model_subfolder(path):
         raise RescoreError(f"{path} has no model/ folder")
-    meta, state = read_checkpoint(path / "model")
+    meta, state = read_checkpoint(path / MODEL_SUBDIR)
     det_cls = get_detector_class(meta["detector"])
     cfg = meta.get("config", {})
     names = [n for n in comps if n != "score"]

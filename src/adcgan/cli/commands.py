@@ -102,7 +102,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a handler; turn expected failures into one clear message and a non-zero exit code."""
     from adcgan.data import DataError
-    from adcgan.detectors.base import CheckpointError
+    from adcgan.detectors.checkpoint import CheckpointError
     from adcgan.training import TrainingDivergedError
 
     try:

@@ -18,10 +18,12 @@ from adcgan.data import Dataset, load_dataset, load_user_data, resolve_class
 from adcgan.data.folders import MAX_LISTED
 from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.checkpoint import MODEL_SUBDIR, model_folder
+from adcgan.fileio import atomic_write_json
 from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
 from adcgan.report import write_report
-from adcgan.utils import as_image_tensor, atomic_write_json, versions
+from adcgan.runtime import versions
+from adcgan.tensors import as_image_tensor
 
 
 @dataclass

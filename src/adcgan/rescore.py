@@ -102,7 +102,7 @@ def rescore_run(path: str | Path, out: str | Path, mode: str, components: str | 
     """Write ``metrics.json``, ``scores.csv``, ``roc.png`` and ``score_hist.png`` for a new combination."""
     from adcgan import plots
     from adcgan.report import _jsonable, write_scores_csv
-    from adcgan.utils import atomic_write_json
+    from adcgan.fileio import atomic_write_json
 
     run, out = load_run(path), Path(out)
     if out.exists() and any(out.iterdir()):

@@ -47,7 +47,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from adcgan.data import find_dataset, get_spec, list_datasets
     from adcgan.registry import list_detectors
-    from adcgan.utils import resolve_device
+    from adcgan.runtime import resolve_device
 
     print(f"adcgan {__import__('adcgan').__version__}, torch {torch.__version__}, "
           f"device auto -> {resolve_device('auto')}")

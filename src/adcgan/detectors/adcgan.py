@@ -22,12 +22,12 @@ from torch.nn.utils import parametrize
 from adcgan import losses as L
 from adcgan.batchnorm import recalibrate_batchnorm
 from adcgan.config import DetectorConfig
-from adcgan.detectors.adcgan_config import VARIANT_DEFAULTS, VARIANTS, ADCGANConfig  # noqa: F401 (re-exported)
 from adcgan.detectors import plus_parts as P
+from adcgan.detectors.adcgan_config import VARIANT_DEFAULTS, VARIANTS, ADCGANConfig  # noqa: F401 (re-exported)
 from adcgan.detectors.base import BaseDetector
 from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.registry import register_detector
-from adcgan.utils import to_float
+from adcgan.tensors import to_float
 
 @register_detector
 class ADCGAN(BaseDetector):

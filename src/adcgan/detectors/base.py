@@ -19,8 +19,9 @@ from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_state, read_checkpoint, \
     restore_state, write_checkpoint
 from adcgan.inference import reuse_freed_memory
+from adcgan.runtime import resolve_device, seed_everything, versions
+from adcgan.tensors import as_image_tensor, to_float
 from adcgan.training import fit_loop
-from adcgan.utils import as_image_tensor, resolve_device, seed_everything, to_float, versions
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "BaseDetector", "CheckpointError", "load_detector", "read_checkpoint"]
 

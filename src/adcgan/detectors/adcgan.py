@@ -41,6 +41,7 @@ class ADCGAN(BaseDetector):
     name: ClassVar[str] = "adcgan"
     Config: ClassVar[type[DetectorConfig]] = ADCGANConfig
     component_names: ClassVar[tuple[str, ...]] = ("LGR", "LGD", "LFE", "LFL")
+    ablation_names: ClassVar[tuple[str, ...]] = L.ABLATIONS  # Table 4: metrics.json "ablation_auroc" keys
     two_sided_components: ClassVar[tuple[str, ...]] = ("LFL",)  # a Dz-logit difference: sign not known
     inference_scoring: ClassVar[bool] = True
     config: ADCGANConfig

@@ -18,8 +18,8 @@ from adcgan.calibration import combine, fit_calibration, jsonable_calibration, p
 from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_state, read_checkpoint, \
     restore_state, write_checkpoint
-from adcgan.inference import reuse_freed_memory
 from adcgan.runtime import resolve_device, seed_everything, versions
+from adcgan.scoring import InferenceScorer, reuse_freed_memory, select_scorer
 from adcgan.tensors import as_image_tensor, to_float
 from adcgan.training import fit_loop
 
@@ -34,7 +34,7 @@ class BaseDetector:
     component_names: ClassVar[tuple[str, ...]] = ()
     two_sided_components: ClassVar[tuple[str, ...]] = ()  # components of unknown sign (combine="mixed")
     inference_scoring: ClassVar[bool] = False  # score_batch is a pure forward pass of self.nets:
-                                               # it may run on inference copies (adcgan.inference)
+                                               # it may run on inference copies (adcgan.scoring)
 
     def __init__(self, config: DetectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -248,19 +248,11 @@ class BaseDetector:
         return {k: np.concatenate(v) for k, v in out.items()}
 
     def _scorer(self, batch_size: int) -> Any:
-        """``score_batch`` on inference copies of the networks (``fast_scoring``), compiled when
-        ``compile_scoring`` is on; plain ``score_batch`` for detectors that optimise at test time."""
-        c = self.config
-        if not (self.inference_scoring and (c.fast_scoring or c.compile_scoring)):
-            return self.score_batch
-        from adcgan.compiled import CompiledScorer
-        from adcgan.inference import InferenceScorer
-
-        s = self._scorer_cache
-        if s is None or not s.current() or isinstance(s, CompiledScorer) != c.compile_scoring \
-                or (c.compile_scoring and s.batch_size != batch_size):
-            self._scorer_cache = CompiledScorer(self, batch_size) if c.compile_scoring else InferenceScorer(self)
-        return self._scorer_cache
+        """The batch scoring function of this pass (see :func:`adcgan.scoring.select_scorer`)."""
+        score = select_scorer(self, self._scorer_cache, batch_size)
+        if isinstance(score, InferenceScorer):  # copies (compiled or not): reused while they fit
+            self._scorer_cache = score
+        return score
 
     def score_samples(self, X: Any, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Anomaly score per image (higher = more anomalous)."""

@@ -22,8 +22,8 @@ from adcgan.fileio import atomic_write_json
 from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
 from adcgan.report import write_report
-from adcgan.runtime import versions
 from adcgan.tensors import as_image_tensor
+from adcgan.training.runtime import versions
 
 
 @dataclass

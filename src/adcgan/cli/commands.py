@@ -47,7 +47,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from adcgan.data import find_dataset, get_spec, list_datasets
     from adcgan.registry import list_detectors
-    from adcgan.runtime import resolve_device
+    from adcgan.training.runtime import resolve_device
 
     print(f"adcgan {__import__('adcgan').__version__}, torch {torch.__version__}, "
           f"device auto -> {resolve_device('auto')}")
@@ -103,7 +103,7 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
     """Run a handler; turn expected failures into one clear message and a non-zero exit code."""
     from adcgan.data import DataError
     from adcgan.detectors.checkpoint import CheckpointError
-    from adcgan.training import TrainingDivergedError
+    from adcgan.training.loop import TrainingDivergedError
 
     try:
         return handler(args)

@@ -18,10 +18,10 @@ from adcgan.calibration import combine, fit_calibration, jsonable_calibration, p
 from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_state, read_checkpoint, \
     restore_state, write_checkpoint
-from adcgan.runtime import resolve_device, seed_everything, versions
 from adcgan.scoring import InferenceScorer, reuse_freed_memory, select_scorer
 from adcgan.tensors import as_image_tensor, to_float
-from adcgan.training import fit_loop
+from adcgan.training.loop import fit_loop
+from adcgan.training.runtime import resolve_device, seed_everything, versions
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "BaseDetector", "CheckpointError", "load_detector", "read_checkpoint"]
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from adcgan import ADCGAN
-from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
+from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.nets.layers import sn
 from adcgan.scoring.inference import InferenceDeconv, NarrowConv, SmallOutputConv, fold_batchnorm, inference_copy, \
     plain_copy, rewrite_for_inference

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from adcgan import losses as L
+from adcgan.detectors.adcgan import losses as L
 
 
 def _brute_infonce(local, glob, mask_value):

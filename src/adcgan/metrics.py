@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from adcgan.losses import ABLATION_INPUTS, ablation_scores
+from adcgan.detectors.adcgan.losses import ABLATION_INPUTS, ablation_scores
 
 
 def safe_auroc(y: np.ndarray, s: np.ndarray) -> float:

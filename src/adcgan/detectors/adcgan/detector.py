@@ -19,13 +19,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from adcgan import losses as L
-from adcgan.batchnorm import recalibrate_batchnorm
 from adcgan.config import DetectorConfig
-from adcgan.detectors import plus_parts as P
-from adcgan.detectors.adcgan_config import VARIANT_DEFAULTS, VARIANTS, ADCGANConfig  # noqa: F401 (re-exported)
+from adcgan.detectors.adcgan import losses as L
+from adcgan.detectors.adcgan import plus_parts as P
+from adcgan.detectors.adcgan.config import ADCGANConfig
+from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
+from adcgan.detectors.adcgan.precise_bn import recalibrate_batchnorm
 from adcgan.detectors.base import BaseDetector
-from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.registry import register_detector
 from adcgan.tensors import to_float
 
@@ -168,7 +168,7 @@ class ADCGAN(BaseDetector):
         return self.generate(z.to(self.device))
 
     def after_fit(self, data: Tensor) -> None:
-        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.batchnorm`),
+        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.detectors.adcgan.precise_bn`),
         then fill the KNN feature bank (``knn_k > 0``)."""
         c = self.config
         if c.bn_recalibration_batches > 0:

@@ -147,3 +147,17 @@ def test_find_cycles_reports_a_cycle() -> None:
 def test_no_import_cycles() -> None:
     cycles = find_cycles(import_graph())
     assert not cycles, "import cycles inside adcgan:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_defaults_come_from_one_place() -> None:
+    from adcgan.cli.bench import bench_defaults
+    from adcgan.cli.settings import run_defaults
+    from adcgan.protocols import paper_epochs
+
+    assert run_defaults() == {"detector": "adcgan", "dataset": "fashion-mnist", "scheme": "one-vs-all", "cls": 1,
+                              "seed": 0, "test_set": "standard", "preprocess": "paper"}
+    assert bench_defaults() == {
+        "detectors": "adcgan", "datasets": "fashion-mnist", "schemes": "one-vs-all", "classes": "all", "seeds": "0",
+        "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0, "gpus_per_run": 0.0,
+        "test_set": "standard", "preprocess": "paper"}
+    assert paper_epochs("all-vs-one") == (35, 15) and paper_epochs("one-vs-all") == (15, 5)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from adcgan.bench import PRESETS, GridSpec, SequentialExecutor, Store, expand, get_budget, run_grid, spec_hash
-from adcgan.bench.cli import run_bench_command
+from adcgan.cli.bench import run_bench_command
 from adcgan.bench.grid import is_paper_budget, schemes_for
 from adcgan.bench.paper_results import load_paper_results, paper_value
 from adcgan.bench.render import render_report
@@ -40,7 +40,7 @@ def fake_metrics(spec, detector_components: bool = True) -> dict:
     """Deterministic metrics shaped like run_experiment's."""
     auc = 0.80 + 0.01 * int(spec.cls) + 0.002 * spec.seed
     comps = {k: auc - d for k, d in zip(("LGR", "LGD", "LFE", "LFL"), (0.2, 0.25, 0.1, 0.05))}
-    abl = {k: auc - d for k, d in zip(("LG", "LFE", "LFL", "GF"), (0.15, 0.08, 0.06, 0.0))}
+    abl = {k: auc - d for k, d in zip(("LG", "LG+LFE", "LG+LFL", "GF"), (0.15, 0.08, 0.06, 0.0))}
     dc = spec.detector_config
     return {"roc_auc": auc, "average_precision": auc - 0.1, "f1": 0.5, "threshold": 1.0,
             "component_auroc": comps if detector_components else {}, "ablation_auroc": abl,

@@ -1,4 +1,4 @@
-"""Inference copies (adcgan.inference): every rewrite is exact, copies follow weight changes."""
+"""Inference copies (adcgan.scoring.inference): every rewrite is exact, copies follow weight changes."""
 import subprocess
 import sys
 
@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 from adcgan import ADCGAN
-from adcgan.inference import InferenceDeconv, NarrowConv, SmallOutputConv, fold_batchnorm, inference_copy, plain_copy, \
-    reuse_freed_memory, rewrite_for_inference
-from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
+from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.nets.layers import sn
+from adcgan.scoring.inference import InferenceDeconv, NarrowConv, SmallOutputConv, fold_batchnorm, inference_copy, \
+    plain_copy, rewrite_for_inference
+from adcgan.scoring.memory import reuse_freed_memory
 
 
 def test_point_input_deconv_by_hand():
@@ -151,7 +152,7 @@ def test_fast_scores_equal_reference_and_follow_weight_changes():
 
 FAULTS = """
 import resource, torch
-from adcgan.inference import reuse_freed_memory
+from adcgan.scoring.memory import reuse_freed_memory
 
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

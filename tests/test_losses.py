@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from adcgan import losses as L
+from adcgan.detectors.adcgan import losses as L
 
 
 def _brute_infonce(local, glob, mask_value):
@@ -89,6 +89,6 @@ def test_normality_score_and_ablations_hand_computed():
     assert abs(float(ns) - (0.2 + 0.9 + 1.5 + 2.0)) < 1e-6
     ab = L.ablation_scores(c, 0.1, 0.5)
     assert abs(float(ab["LG"]) - 1.1) < 1e-6
-    assert abs(float(ab["LFE"]) - 4.1) < 1e-6
-    assert abs(float(ab["LFL"]) - 5.1) < 1e-6
+    assert abs(float(ab["LG+LFE"]) - 4.1) < 1e-6
+    assert abs(float(ab["LG+LFL"]) - 5.1) < 1e-6
     assert abs(float(ab["GF"]) - 4.6) < 1e-6

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
+from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
 
 
 def n_params(m):

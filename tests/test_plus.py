@@ -8,7 +8,7 @@ import torch
 
 from adcgan import ADCGAN, load_detector
 from adcgan.cli import main
-from adcgan.detectors import plus_parts as P
+from adcgan.detectors.adcgan import plus_parts as P
 from adcgan.detectors.adcgan import ADCGANConfig
 from adcgan.rescore import load_run, rescore_run
 from test_adcgan import blobs

@@ -9,6 +9,7 @@ Quick start::
 """
 __version__ = "0.1.0"
 
+from adcgan import detectors  # noqa: E402,F401  (registers every detector before any registry lookup)
 from adcgan.detectors.adcgan import ADCGAN, ADCGANConfig  # noqa: E402
 from adcgan.detectors.base import BaseDetector, load_detector  # noqa: E402
 from adcgan.registry import create_detector, list_detectors  # noqa: E402

@@ -33,7 +33,7 @@ class DetectorConfig:
             compile; no faster than the eager copies on a 2-core CPU; detectors that optimise
             at test time ignore it).
         fast_scoring: Score on exact inference copies of the networks (spectral norm baked
-            in, BatchNorm folded, faster equivalent layers: :mod:`adcgan.inference`); scores
+            in, BatchNorm folded, faster equivalent layers: :mod:`adcgan.scoring.inference`); scores
             match the training modules to ~1e-6. ``False`` scores on the training modules.
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.

@@ -17,10 +17,13 @@ import torch
 from adcgan.data import Dataset, load_dataset, load_user_data, resolve_class
 from adcgan.data.folders import MAX_LISTED
 from adcgan.detectors.base import BaseDetector
+from adcgan.detectors.checkpoint import MODEL_SUBDIR, model_folder
+from adcgan.fileio import atomic_write_json
 from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
 from adcgan.report import write_report
-from adcgan.utils import as_image_tensor, atomic_write_json, versions
+from adcgan.tensors import as_image_tensor
+from adcgan.training.runtime import versions
 
 
 @dataclass
@@ -183,7 +186,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     t0 = time.perf_counter()
     det.fit(train, ds.train.images[split.val_idx], run_dir=out_dir, resume=resume, progress=progress)
     train_secs = time.perf_counter() - t0
-    det.save(out_dir / "model", overwrite=True)
+    det.save(out_dir / MODEL_SUBDIR, overwrite=True)
     n_img = det.train_info.get("images_seen", 0)
     extra = {"budget": train_budget(det, len(train)), "train_seconds": round(train_secs, 3),
              "train_images_per_s": round(n_img / max(det.train_info.get("train_seconds", 1e-9), 1e-9), 2),
@@ -223,9 +226,7 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
     ``overrides`` changes scoring settings (:data:`SCORING_SETTINGS`); when a component changes with
     them, the calibration and threshold are refitted on the protocol's normal validation split.
     """
-    model_dir = Path(model_dir)
-    if (model_dir / "model" / "config.json").exists():
-        model_dir = model_dir / "model"
+    model_dir = model_folder(model_dir)
     out_dir = Path(out_dir)
     check_out_dir(out_dir, resume=False)
     det = BaseDetector.load(model_dir, device=device)

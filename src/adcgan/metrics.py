@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from adcgan.losses import ablation_scores
+from adcgan.detectors.adcgan.losses import ABLATION_INPUTS, ablation_scores
 
 
 def safe_auroc(y: np.ndarray, s: np.ndarray) -> float:
@@ -49,6 +49,6 @@ def compute_metrics(y: np.ndarray, comps: dict[str, np.ndarray], threshold: floa
                     "precision": float(precision_score(y, pred, zero_division=0)),
                     "recall": float(recall_score(y, pred, zero_division=0)),
                     "false_positive_rate": float(np.mean(pred[y == 0])) if np.any(y == 0) else math.nan})
-    if lam is not None and rho is not None and all(k in comps for k in ("LGR", "LGD", "LFE", "LFL")):
+    if lam is not None and rho is not None and all(k in comps for k in ABLATION_INPUTS):
         out["ablation_auroc"] = {k: safe_auroc(y, v) for k, v in ablation_scores(comps, lam, rho).items()}
     return out

@@ -6,7 +6,7 @@ float NCHW in [0, 1] inside the graph, and returns one float32 (N,) output per s
 component, ``score`` (the total) included, named as in ``score_components``.
 
 It is traced from the detector's own ``score_batch`` running on plain eval copies of the
-networks (:func:`adcgan.inference.plain_copy`: spectral norm baked in, BatchNorm folded;
+networks (:func:`adcgan.scoring.inference.plain_copy`: spectral norm baked in, BatchNorm folded;
 0-d bool flags made constants), with the fixed scoring state of ``prepare_scoring`` (AD-CGAN's K draws of z for LFL)
 stored as constants. Detectors whose scoring is not one forward pass cannot be exported:
 ADGAN optimises z at test time, OC-SVM is a scikit-learn model.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from adcgan.inference import plain_copy
+from adcgan.scoring.inference import plain_copy
 
 if TYPE_CHECKING:
     from adcgan.detectors.base import BaseDetector

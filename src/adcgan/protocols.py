@@ -24,6 +24,21 @@ import numpy as np
 
 SCHEMES = ("one-vs-all", "all-vs-one", "cats-vs-dogs")
 TEST_SETS = ("standard", "paper")
+PAPER_EPOCHS = {"all-vs-one": (35, 15)}
+"""(epochs, warm-up) per scheme under the paper's Appendix A.3; every other scheme: :data:`PAPER_DEFAULT_EPOCHS`."""
+PAPER_DEFAULT_EPOCHS = (15, 5)
+
+
+def paper_epochs(scheme: str) -> tuple[int, int]:
+    """The paper's (epochs, warm-up epochs) for ``scheme`` (Appendix A.3).
+
+    Args:
+        scheme: One of :data:`SCHEMES` (any other name gets the default budget).
+
+    Returns:
+        ``(35, 15)`` for ``all-vs-one``, ``(15, 5)`` otherwise.
+    """
+    return PAPER_EPOCHS.get(scheme, PAPER_DEFAULT_EPOCHS)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Detector registry (timm style): one place for CLI choices and test parametrization."""
+"""Detector registry (timm style): one place for CLI choices and test parametrization.
+
+A leaf module: it imports no detector. Importing :mod:`adcgan.detectors` (which
+``import adcgan`` does, so does importing any ``adcgan.*`` module) registers
+every detector through :func:`register_detector`.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -11,7 +16,17 @@ T = TypeVar("T")
 
 
 def register_detector(cls: T) -> T:
-    """Class decorator: register a detector under ``cls.name``."""
+    """Class decorator: register a detector under ``cls.name``.
+
+    Args:
+        cls: A detector class with a ``name`` attribute.
+
+    Returns:
+        ``cls`` unchanged.
+
+    Raises:
+        ValueError: Another class is already registered under that name.
+    """
     name = getattr(cls, "name")
     if name in _REGISTRY and _REGISTRY[name] is not cls:
         raise ValueError(f"detector {name!r} registered twice")
@@ -19,19 +34,13 @@ def register_detector(cls: T) -> T:
     return cls
 
 
-def _ensure_loaded() -> None:
-    import adcgan.detectors  # noqa: F401  (imports every detector module)
-
-
 def list_detectors() -> list[str]:
     """Names of all registered detectors, sorted."""
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get_detector_class(name: str) -> type["BaseDetector"]:
     """The detector class for ``name``; ``ValueError`` listing the valid names otherwise."""
-    _ensure_loaded()
     key = name.strip().lower()
     if key not in _REGISTRY:
         raise ValueError(f"unknown detector {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")

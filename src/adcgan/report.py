@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from adcgan import maps, plots
+from adcgan.fileio import atomic_write_json
 from adcgan.metrics import compute_metrics
-from adcgan.utils import atomic_write_json, to_float
+from adcgan.tensors import to_float
 
 if TYPE_CHECKING:
     from adcgan.detectors.base import BaseDetector

@@ -57,14 +57,14 @@ def _read_scores(path: Path) -> tuple[list[str], np.ndarray, dict[str, np.ndarra
 
 def load_run(path: str | Path) -> StoredRun:
     """Read ``scores.csv`` and ``model/`` of a finished run folder."""
-    from adcgan.detectors.base import read_checkpoint
+    from adcgan.detectors.checkpoint import MODEL_SUBDIR, has_model_subfolder, read_checkpoint
     from adcgan.registry import get_detector_class
 
     path = Path(path)
     ids, y, comps = _read_scores(path)
-    if not (path / "model" / "config.json").is_file():
+    if not has_model_subfolder(path):
         raise RescoreError(f"{path} has no model/ folder")
-    meta, state = read_checkpoint(path / "model")
+    meta, state = read_checkpoint(path / MODEL_SUBDIR)
     det_cls = get_detector_class(meta["detector"])
     cfg = meta.get("config", {})
     names = [n for n in comps if n != "score"]
@@ -102,7 +102,7 @@ def rescore_run(path: str | Path, out: str | Path, mode: str, components: str | 
     """Write ``metrics.json``, ``scores.csv``, ``roc.png`` and ``score_hist.png`` for a new combination."""
     from adcgan import plots
     from adcgan.report import _jsonable, write_scores_csv
-    from adcgan.utils import atomic_write_json
+    from adcgan.fileio import atomic_write_json
 
     run, out = load_run(path), Path(out)
     if out.exists() and any(out.iterdir()):

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adcgan.protocols import paper_epochs
+
 if TYPE_CHECKING:  # pragma: no cover
     from adcgan.experiment import RunSpec
 
-PAPER_EPOCHS = {"all-vs-one": (35, 15)}
-"""(epochs, warm-up) per scheme under Appendix A.3; every other scheme: (15, 5)."""
-PAPER_DEFAULT_EPOCHS = (15, 5)
-SCHEMES = ("one-vs-all", "all-vs-one", "cats-vs-dogs")
 BUDGET_KEYS = ("epochs", "warmup_epochs", "batch_size", "max_train_images", "max_test_images")
 EXECUTION_KEYS = ("device", "num_threads")
 """Detector settings that change where/how fast a run goes, not its result: not hashed."""
@@ -47,7 +45,7 @@ class Budget:
 
     def resolve(self, scheme: str) -> dict[str, Any]:
         """The concrete budget numbers for ``scheme``."""
-        ep, wu = PAPER_EPOCHS.get(scheme, PAPER_DEFAULT_EPOCHS)
+        ep, wu = paper_epochs(scheme)
         return {"epochs": ep if self.epochs is None else self.epochs,
                 "warmup_epochs": wu if self.warmup_epochs is None else self.warmup_epochs,
                 "batch_size": self.batch_size, "max_train_images": self.max_train_images,

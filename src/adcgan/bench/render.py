@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from adcgan.bench.grid import is_paper_budget
 from adcgan.bench.paper_results import PAPER_DATASET, PAPER_DISPLAY, PaperResult, paper_value
-from adcgan.bench.store import ABLATIONS, Store
+from adcgan.bench.store import ABLATIONS, Store, ablation_column, ablation_label
 
 BUDGET_COLS = ("preset", "epochs", "warmup_epochs", "batch_size", "max_train_images", "max_test_images")
 PAPER_BUDGET = "paper (Appendix A.3): 15 epochs + 5 warm-up one-vs-all / CatsVsDogs, 35 + 15 all-vs-one, batch 32, " \
@@ -136,8 +136,9 @@ def table4(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     ad = [r for r in rows if r["detector"] == "adcgan"]
     for (ds, scheme, bkey), grp in _group(ad, "dataset", "scheme").items():
-        for v in ABLATIONS:
-            m, sd, sd_cls, n_seeds = _per_seed(grp, f"ablation_{v.lower()}")
+        for a in ABLATIONS:
+            v = ablation_label(a)  # the paper's row label: LG, LFE (= LG+LFE), LFL (= LG+LFL), GF
+            m, sd, sd_cls, n_seeds = _per_seed(grp, ablation_column(a))
             out.append({"dataset": ds, "data_set": _display(grp), "scheme": scheme, "model": f"AD-CGAN_{v}",
                         "budget": bkey[0] + _paper_flag(bkey, scheme), "mean": m, "sd_seeds": sd,
                         "sd_classes": sd_cls, "classes": _classes(ds, grp), "seeds": n_seeds,

@@ -20,13 +20,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from adcgan.detectors.adcgan import ADCGAN
+
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed")
-COMPONENTS = ("LGR", "LGD", "LFE", "LFL")
-ABLATIONS = ("LG", "LFE", "LFL", "GF")
+COMPONENTS = ADCGAN.component_names
+"""AD-CGAN's score components: one ``auroc_<name>`` column each."""
+ABLATIONS = ADCGAN.ablation_names
+"""AD-CGAN's Table 4 scores (``LG``, ``LG+LFE``, ``LG+LFL``, ``GF``): one column each, see :func:`ablation_column`."""
+
+
+def ablation_label(name: str) -> str:
+    """The paper's Table 4 label of an ablation: ``"LG+LFE"`` -> ``"LFE"``, ``"LG"`` -> ``"LG"``."""
+    return name.split("+")[-1]
+
+
+def ablation_column(name: str) -> str:
+    """The store column of an ablation: ``"LG+LFE"`` -> ``"ablation_lfe"`` (the label, lower case)."""
+    return f"ablation_{ablation_label(name).lower()}"
+
+
 METRIC_COLUMNS = (
     "roc_auc", "average_precision", "f1", "threshold",
-    *(f"auroc_{c.lower()}" for c in COMPONENTS), *(f"ablation_{a.lower()}" for a in ABLATIONS),
+    *(f"auroc_{c.lower()}" for c in COMPONENTS), *(ablation_column(a) for a in ABLATIONS),
     "train_seconds", "score_seconds", "train_images_per_s", "score_images_per_s")
 COUNT_COLUMNS = ("train_images", "test_images", "epochs_done", "n_test", "n_anomalous")
 TEXT_RESULT_COLUMNS = ("device", "dataset_display_name", "version", "git_commit")
@@ -113,7 +129,8 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
     budget = metrics.get("budget") or {}
     out: dict[str, Any] = {k: _num(metrics.get(k)) for k in METRIC_COLUMNS}
     out.update({f"auroc_{c.lower()}": _num(comp.get(c)) for c in COMPONENTS})
-    out.update({f"ablation_{a.lower()}": _num(abl.get(a)) for a in ABLATIONS})
+    # metrics.json written before the ablation keys said "LG+" kept the label alone ("LFE" for LG+LFE)
+    out.update({ablation_column(a): _num(abl.get(a, abl.get(ablation_label(a)))) for a in ABLATIONS})
     counts = {**{k: metrics.get(k) for k in ("n_test", "n_anomalous")},
               **{k: budget.get(k) for k in ("train_images", "test_images", "epochs_done")}}
     out.update({k: None if _num(v) is None else int(v) for k, v in counts.items()})

@@ -12,8 +12,9 @@ Registry: ``mnist``, ``fashion-mnist``, ``cifar10`` (official python batches),
 (any folder with one subfolder per class). See :mod:`adcgan.data.locate` for
 where data are looked for and :mod:`adcgan.data.preprocess` for ``"paper"``.
 """
-from adcgan.data.core import DataError, Dataset, ImageSet, resolve_class, to_tensor
+from adcgan.data.core import Dataset, ImageSet, resolve_class, to_tensor
 from adcgan.data.datasets import load_dataset, load_image_files, load_image_files_partial, load_user_data
+from adcgan.data.errors import DataError
 from adcgan.data.locate import ENV_VAR, find_dataset
 from adcgan.data.preprocess import PREPROCESS_CHOICES, paper_pad
 from adcgan.data.specs import DATASETS, DatasetSpec, Resource, get_spec, list_datasets

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from adcgan.data.cache import cache_root
-from adcgan.data.core import DataError
 from adcgan.data.download import fetch_dataset
+from adcgan.data.errors import DataError
 from adcgan.data.formats import is_present
 from adcgan.data.locate import find_dataset, locate, not_found_error, with_aliases
 from adcgan.data.specs import DATASETS, DatasetSpec, get_spec

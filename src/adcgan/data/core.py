@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from adcgan.data.errors import DataError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-
-class DataError(Exception):
-    """A data problem the user can fix (missing, corrupt or malformed files)."""
+__all__ = ["DataError", "Dataset", "ImageSet", "resolve_class", "to_tensor"]
 
 
 @dataclass
@@ -76,15 +76,14 @@ def to_tensor(images: np.ndarray) -> "torch.Tensor":
         A contiguous float32 tensor (N, C, H, W).
 
     Raises:
-        ValueError: if ``images`` is not a 4-d uint8 array.
+        ValueError: if ``images`` is not a 4-d uint8 array (or has other than 1 or 3 channels).
     """
-    import torch
+    from adcgan.tensors import as_image_tensor, to_float  # the one conversion; torch imported on use
 
     arr = np.asarray(images)
     if arr.dtype != np.uint8 or arr.ndim != 4:
         raise ValueError(f"expected uint8 images of shape (N, H, W, C), got {arr.dtype} {arr.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(arr))
-    return t.permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    return to_float(as_image_tensor(arr))
 
 
 def _norm(text: str) -> str:

@@ -7,8 +7,9 @@ from typing import Sequence
 import numpy as np
 
 from adcgan.data.cache import array_cache_path, cache_root, fingerprint, load_arrays, save_arrays
-from adcgan.data.core import DataError, Dataset, ImageSet
+from adcgan.data.core import Dataset, ImageSet
 from adcgan.data.download import fetch_dataset
+from adcgan.data.errors import DataError
 from adcgan.data.folders import decode_files, decode_many, list_images, warn_skipped
 from adcgan.data.formats import read_raw, source_files
 from adcgan.data.locate import locate, not_found_error

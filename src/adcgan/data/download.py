@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from adcgan.data.core import DataError
+from adcgan.data.errors import DataError
 from adcgan.data.specs import DatasetSpec, Resource
 from adcgan.progress import progress
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from adcgan.data.core import DataError
+from adcgan.data.errors import DataError
 from adcgan.data.readers import IMAGE_EXTENSIONS, decode_image
 from adcgan.progress import progress
 

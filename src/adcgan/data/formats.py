@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from adcgan.data.core import DataError, ImageSet
+from adcgan.data.core import ImageSet
+from adcgan.data.errors import DataError
 from adcgan.data.folders import class_dirs, decode_files, list_images, seeded_split, subdirs, warn_skipped
 from adcgan.data.readers import read_cifar_batch, read_idx_pair
 from adcgan.data.specs import IDX_FILES, DatasetSpec

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from adcgan.data.cache import cache_root
-from adcgan.data.core import DataError
+from adcgan.data.errors import DataError
 from adcgan.data.formats import is_present
 from adcgan.data.specs import DatasetSpec, get_spec
 

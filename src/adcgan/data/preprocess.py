@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from adcgan.data.core import DataError
+from adcgan.data.errors import DataError
 
 PREPROCESS_CHOICES = ("paper", "none")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adcgan.data.core import DataError
+from adcgan.data.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
+from adcgan.detectors.helpers import bce_to_constant
 from adcgan.nets.baselines import ConvCritic, ConvEncoder, DCGenerator, frozen_bn_stats
 from adcgan.registry import register_detector
 
@@ -35,11 +36,6 @@ class AEGANConfig(DetectorConfig):
     width: int = config_field(64, "channels of the first conv layer of E and D")
     lam: float = config_field(0.1, "weight lambda of the discriminator-feature term of the score")
     beta: float = config_field(0.1, "weight beta of the latent term of the score")
-
-
-def _bce(logits: Tensor, target: float) -> Tensor:
-    """Mean sigmoid cross-entropy of ``logits`` (N,) against a constant label."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 @register_detector
@@ -85,9 +81,9 @@ class AEGAN(BaseDetector):
             return {"loss_rec": loss_rec.item()}
         with frozen_bn_stats(self.nets["G"]):  # G's running BN statistics describe the G(E(x)) path scored
             fake = self.nets["G"](torch.randn(len(x), self.config.z_dim, device=x.device))
-        loss_d = _bce(self.nets["D"](x)[0], 1.0) + _bce(self.nets["D"](fake.detach())[0], 0.0)
+        loss_d = bce_to_constant(self.nets["D"](x)[0], 1.0) + bce_to_constant(self.nets["D"](fake.detach())[0], 0.0)
         self._step(loss_d, ("D",))
-        loss_g = _bce(self.nets["D"](fake)[0], 1.0)
+        loss_g = bce_to_constant(self.nets["D"](fake)[0], 1.0)
         self._step(loss_g, ("G",))
         return {"loss_rec": loss_rec.item(), "loss_d": loss_d.item(), "loss_g": loss_g.item()}
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
+from adcgan.detectors.helpers import bce_to_constant
 from adcgan.nets.baseline_alad import DiscriminatorXX, DiscriminatorXZ, DiscriminatorZZ, EMACopies
 from adcgan.nets.baselines import ConvEncoder, DCGenerator
 from adcgan.registry import register_detector
@@ -32,11 +32,6 @@ class ALADConfig(DetectorConfig):
     width: int = config_field(64, "channels of the first conv layer of every network")
     dropout: float = config_field(0.2, "dropout in the three discriminators")
     ema_decay: float = config_field(0.999, "EMA decay of the test-time weights of E, G and D_xx")
-
-
-def _bce(logits: Tensor, target: float) -> Tensor:
-    """Mean sigmoid cross-entropy of ``logits`` (N,) against a constant label."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 @register_detector
@@ -74,19 +69,19 @@ class ALAD(BaseDetector):
         with torch.no_grad():
             ex, gz = n["E"](x), n["G"](z)
             rec_x, rec_z = n["G"](ex), n["E"](gz)
-        d_xz = _bce(n["Dxz"](x, ex), 1.0) + _bce(n["Dxz"](gz, z), 0.0)
-        d_xx = _bce(n["Dxx"](x, x), 1.0) + _bce(n["Dxx"](x, rec_x), 0.0)
-        d_zz = _bce(n["Dzz"](z, z), 1.0) + _bce(n["Dzz"](z, rec_z), 0.0)
+        d_xz = bce_to_constant(n["Dxz"](x, ex), 1.0) + bce_to_constant(n["Dxz"](gz, z), 0.0)
+        d_xx = bce_to_constant(n["Dxx"](x, x), 1.0) + bce_to_constant(n["Dxx"](x, rec_x), 0.0)
+        d_zz = bce_to_constant(n["Dzz"](z, z), 1.0) + bce_to_constant(n["Dzz"](z, rec_z), 0.0)
         return {"d_xz": d_xz, "d_xx": d_xx, "d_zz": d_zz}
 
     def _gen_losses(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
         """(L_G, L_E) on fresh discriminator outputs (labels flipped, official ALAD code)."""
         n = self.nets
         ex, gz = n["E"](x), n["G"](z)
-        gen_xz = _bce(n["Dxz"](gz, z), 1.0)
-        enc_xz = _bce(n["Dxz"](x, ex), 0.0)
-        cost_x = _bce(n["Dxx"](x, x), 0.0) + _bce(n["Dxx"](x, n["G"](ex)), 1.0)
-        cost_z = _bce(n["Dzz"](z, z), 0.0) + _bce(n["Dzz"](z, n["E"](gz)), 1.0)
+        gen_xz = bce_to_constant(n["Dxz"](gz, z), 1.0)
+        enc_xz = bce_to_constant(n["Dxz"](x, ex), 0.0)
+        cost_x = bce_to_constant(n["Dxx"](x, x), 0.0) + bce_to_constant(n["Dxx"](x, n["G"](ex)), 1.0)
+        cost_z = bce_to_constant(n["Dzz"](z, z), 0.0) + bce_to_constant(n["Dzz"](z, n["E"](gz)), 1.0)
         cycle = cost_x + cost_z
         return gen_xz + cycle, enc_xz + cycle
 

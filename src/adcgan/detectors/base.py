@@ -6,7 +6,6 @@ Higher score = more anomalous, everywhere.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,17 +16,14 @@ from torch.nn.utils import parametrize
 
 from adcgan.calibration import combine, fit_calibration, jsonable_calibration, parse_components
 from adcgan.config import DetectorConfig
-from adcgan.inference import reuse_freed_memory
-from adcgan.training import fit_loop
-from adcgan.utils import as_image_tensor, atomic_torch_save, atomic_write_json, resolve_device, \
-    seed_everything, to_float, versions
+from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_state, read_checkpoint, \
+    restore_state, write_checkpoint
+from adcgan.scoring import InferenceScorer, reuse_freed_memory, select_scorer
+from adcgan.tensors import as_image_tensor, to_float
+from adcgan.training.loop import fit_loop
+from adcgan.training.runtime import resolve_device, seed_everything, versions
 
-FORMAT = "adcgan-model"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A model folder that cannot be loaded (missing, foreign, other detector or geometry)."""
+__all__ = ["FORMAT", "FORMAT_VERSION", "BaseDetector", "CheckpointError", "load_detector", "read_checkpoint"]
 
 
 class BaseDetector:
@@ -38,7 +34,7 @@ class BaseDetector:
     component_names: ClassVar[tuple[str, ...]] = ()
     two_sided_components: ClassVar[tuple[str, ...]] = ()  # components of unknown sign (combine="mixed")
     inference_scoring: ClassVar[bool] = False  # score_batch is a pure forward pass of self.nets:
-                                               # it may run on inference copies (adcgan.inference)
+                                               # it may run on inference copies (adcgan.scoring)
 
     def __init__(self, config: DetectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -252,19 +248,11 @@ class BaseDetector:
         return {k: np.concatenate(v) for k, v in out.items()}
 
     def _scorer(self, batch_size: int) -> Any:
-        """``score_batch`` on inference copies of the networks (``fast_scoring``), compiled when
-        ``compile_scoring`` is on; plain ``score_batch`` for detectors that optimise at test time."""
-        c = self.config
-        if not (self.inference_scoring and (c.fast_scoring or c.compile_scoring)):
-            return self.score_batch
-        from adcgan.compiled import CompiledScorer
-        from adcgan.inference import InferenceScorer
-
-        s = self._scorer_cache
-        if s is None or not s.current() or isinstance(s, CompiledScorer) != c.compile_scoring \
-                or (c.compile_scoring and s.batch_size != batch_size):
-            self._scorer_cache = CompiledScorer(self, batch_size) if c.compile_scoring else InferenceScorer(self)
-        return self._scorer_cache
+        """The batch scoring function of this pass (see :func:`adcgan.scoring.select_scorer`)."""
+        score = select_scorer(self, self._scorer_cache, batch_size)
+        if isinstance(score, InferenceScorer):  # copies (compiled or not): reused while they fit
+            self._scorer_cache = score
+        return score
 
     def score_samples(self, X: Any, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Anomaly score per image (higher = more anomalous)."""
@@ -303,12 +291,7 @@ class BaseDetector:
         path = Path(path)
         if (path / "config.json").exists() and not overwrite:
             raise FileExistsError(f"{path} already holds a model; choose another folder or pass overwrite=True")
-        state = {"nets": {k: v.state_dict() for k, v in self.nets.items()}, "extra": self.extra_state(),
-                 "val_components": {k: torch.from_numpy(np.asarray(v, dtype=np.float64))
-                                    for k, v in self.val_components.items()}}
-        atomic_torch_save(state, path / "weights.pt")
-        atomic_write_json(path / "config.json", self.metadata())
-        return path
+        return write_checkpoint(path, self.metadata(), detector_state(self), overwrite=True)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "BaseDetector":
@@ -324,43 +307,8 @@ class BaseDetector:
             cfg.device = device
         det = target(cfg)
         det._build(tuple(cfg.geometry))
-        try:
-            for k, net in det.nets.items():
-                net.load_state_dict(state["nets"][k])
-        except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{path}: weights do not match the {det.name} networks for geometry "
-                                  f"{cfg.geometry}: {str(exc).splitlines()[0]}") from None
-        det.load_extra_state({k: v.to(det.device) for k, v in state.get("extra", {}).items()})
-        det.threshold = meta.get("threshold")
-        det.calibration = meta.get("calibration") or {}
-        det.val_components = {k: v.numpy() for k, v in state.get("val_components", {}).items()}
-        det.preprocess = meta.get("preprocess", "none")
-        det.train_info = meta.get("train_info", {})
-        det.set_train(False)
+        restore_state(det, meta, state, path)
         return det
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read ``config.json`` and ``weights.pt`` safely (``weights_only=True``)."""
-    path = Path(path)
-    if path.is_file() and path.name in ("config.json", "weights.pt"):
-        path = path.parent
-    cfg_file, w_file = path / "config.json", path / "weights.pt"
-    if not cfg_file.is_file() or not w_file.is_file():
-        raise CheckpointError(f"{path} is not a model folder (expected config.json and weights.pt)")
-    try:
-        meta = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{cfg_file} is not valid JSON: {exc}") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{cfg_file} is not an adcgan model file")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{cfg_file} was written by a newer adcgan (format {meta['format_version']})")
-    try:
-        state = torch.load(w_file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
-        raise CheckpointError(f"{w_file} cannot be read safely: {str(exc).splitlines()[0]}") from None
-    return meta, state
 
 
 def load_detector(path: str | Path, device: str | None = None) -> BaseDetector:

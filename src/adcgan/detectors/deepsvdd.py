@@ -19,7 +19,7 @@ from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
 from adcgan.nets.baseline_svdd import Center, SVDDDecoder, SVDDNet, gcn_l1
 from adcgan.registry import register_detector
-from adcgan.utils import to_float
+from adcgan.tensors import to_float
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Optional ``torch.compile`` of a detector's scoring pass (``compile_scoring=True``).
 
 The compiled function runs on the same inference copies as eager scoring
-(:mod:`adcgan.inference`: spectral norm baked in, BatchNorm folded, exact layer
+(:mod:`adcgan.scoring.inference`: spectral norm baked in, BatchNorm folded, exact layer
 rewrites); inductor then fuses the element-wise tails and prepacks weights for
 oneDNN. BatchNorm is folded by us, not by inductor's ``freezing`` pass, which folded
 it into transposed convolutions wrongly in torch 2.13. Compilation takes 10-60 s and,
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from adcgan.inference import InferenceScorer
+from adcgan.scoring.inference import InferenceScorer
 
 
 class CompiledScorer(InferenceScorer):

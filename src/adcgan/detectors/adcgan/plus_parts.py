@@ -1,6 +1,6 @@
 """adcgan+ score and loss parts: rotation prediction (GEOM-style) and k-NN feature distance.
 
-Pure functions over a critic (:class:`adcgan.nets.adcgan_nets.Critic` with ``rotation_head``)
+Pure functions over a critic (:class:`adcgan.detectors.adcgan.networks.Critic` with ``rotation_head``)
 and feature tensors, so each is tested on its own.
 """
 from __future__ import annotations

@@ -1,20 +1,15 @@
-"""``adcgan`` command line: train, evaluate, score, export, info, bench."""
+"""The ``adcgan`` argument parser: train, evaluate, score, export, rescore, info, bench."""
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any, Callable
+from typing import Any
 
 from adcgan import __version__
-
-SCHEMES = ("one-vs-all", "all-vs-one", "cats-vs-dogs")
-RUN_FLAGS = ("detector", "dataset", "scheme", "cls", "seed", "test_set", "data_dir", "preprocess",
-             "max_test_images")
-DET_FLAGS = ("epochs", "warmup_epochs", "batch_size", "max_train_images", "device", "variant", "num_threads",
-             "latent_dim", "compile_scoring")
+from adcgan.protocols import SCHEMES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    """Flags of every command that loads data or a model: data folder, device, batch size, progress."""
     p.add_argument("--data-dir", help="folder holding the data set files (else ADCGAN_DATA, cache, system paths)")
     p.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--batch-size", type=int, help="training (train) or scoring (evaluate/score) batch size")
@@ -25,6 +20,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
+    """Flags that pick the data set, protocol and test set of a run."""
     from adcgan.data import list_datasets
 
     p.add_argument("--dataset", help=f"one of {', '.join(list_datasets() + ['user'])} (default fashion-mnist)")
@@ -42,13 +38,10 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    "(default: the first image's size)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (subcommands train, evaluate, score, export, info, bench)."""
+def _add_train(sub: Any) -> None:
+    """``adcgan train``."""
     from adcgan.registry import list_detectors
 
-    parser = argparse.ArgumentParser(prog="adcgan", description="AD-CGAN anomaly detection (Sevyeri & Fevens 2021)")
-    parser.add_argument("--version", action="version", version=f"adcgan {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a detector, evaluate it on the test split, write a report folder")
     t.add_argument("--config", help="TOML or YAML file of settings (flags override it)")
     t.add_argument("--detector", choices=list_detectors(), help="default adcgan")
@@ -64,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="new report folder (refuses to overwrite)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     _common(t)
+
+
+def _add_evaluate(sub: Any) -> None:
+    """``adcgan evaluate``."""
     e = sub.add_parser("evaluate", help="evaluate a saved model on a protocol's test set")
     e.add_argument("--model", required=True, help="model folder (or a run folder containing model/)")
     e.add_argument("--config", help="TOML or YAML file of settings")
@@ -73,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "lfl_draws=8, combine=raw); the calibration is refitted on the normal validation split")
     e.add_argument("--out", required=True, help="new report folder")
     _common(e)
-    from adcgan.cli_score import add_score_parsers
 
-    add_score_parsers(sub, _common)  # score, export
+
+def _add_rescore(sub: Any) -> None:
+    """``adcgan rescore``."""
     r = sub.add_parser("rescore", help="re-score finished runs with another combination of their stored "
                        "components (no network pass)")
     src = r.add_mutually_exclusive_group(required=True)
@@ -88,28 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
                         "those (repeatable with --db)")
     r.add_argument("--moment", action="store_true", help="calibrate with mean/sd instead of median/MAD")
     r.add_argument("--out", required=True, help="--run: new report folder; --db: new CSV of per-run ROC-AUCs")
-    i = sub.add_parser("info", help="data sets found on this machine and available detectors")
-    _common(i)
-    _add_bench(sub)
-    return parser
 
 
 def _add_bench(sub: Any) -> None:
+    """``adcgan bench`` (left out when its modules cannot be imported)."""
     try:
-        from adcgan.bench.cli import add_bench_parser
+        from adcgan.cli.bench import add_bench_parser
     except ImportError:
         return
     add_bench_parser(sub)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``adcgan`` console script; returns the exit code."""
-    from adcgan.cli_commands import COMMANDS, run_guarded
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands train, evaluate, score, export, rescore, info, bench)."""
+    from adcgan.cli.score import add_score_parsers
 
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
-    return run_guarded(handler, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    parser = argparse.ArgumentParser(prog="adcgan", description="AD-CGAN anomaly detection (Sevyeri & Fevens 2021)")
+    parser.add_argument("--version", action="version", version=f"adcgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    add_score_parsers(sub, _common)  # score, export
+    _add_rescore(sub)
+    i = sub.add_parser("info", help="data sets found on this machine and available detectors")
+    _common(i)
+    _add_bench(sub)
+    return parser

@@ -19,15 +19,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from adcgan import losses as L
-from adcgan.batchnorm import recalibrate_batchnorm
 from adcgan.config import DetectorConfig
-from adcgan.detectors.adcgan_config import VARIANT_DEFAULTS, VARIANTS, ADCGANConfig  # noqa: F401 (re-exported)
-from adcgan.detectors import plus_parts as P
+from adcgan.detectors.adcgan import losses as L
+from adcgan.detectors.adcgan import plus_parts as P
+from adcgan.detectors.adcgan.config import ADCGANConfig
+from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
+from adcgan.detectors.adcgan.precise_bn import recalibrate_batchnorm
 from adcgan.detectors.base import BaseDetector
-from adcgan.nets.adcgan_nets import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.registry import register_detector
-from adcgan.utils import to_float
+from adcgan.tensors import to_float
 
 @register_detector
 class ADCGAN(BaseDetector):
@@ -41,6 +41,7 @@ class ADCGAN(BaseDetector):
     name: ClassVar[str] = "adcgan"
     Config: ClassVar[type[DetectorConfig]] = ADCGANConfig
     component_names: ClassVar[tuple[str, ...]] = ("LGR", "LGD", "LFE", "LFL")
+    ablation_names: ClassVar[tuple[str, ...]] = L.ABLATIONS  # Table 4: metrics.json "ablation_auroc" keys
     two_sided_components: ClassVar[tuple[str, ...]] = ("LFL",)  # a Dz-logit difference: sign not known
     inference_scoring: ClassVar[bool] = True
     config: ADCGANConfig
@@ -167,7 +168,7 @@ class ADCGAN(BaseDetector):
         return self.generate(z.to(self.device))
 
     def after_fit(self, data: Tensor) -> None:
-        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.batchnorm`),
+        """Re-estimate BatchNorm statistics with the final weights (see :mod:`adcgan.detectors.adcgan.precise_bn`),
         then fill the KNN feature bank (``knn_k > 0``)."""
         c = self.config
         if c.bn_recalibration_batches > 0:

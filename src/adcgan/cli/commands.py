@@ -1,4 +1,4 @@
-"""Handlers of the ``adcgan`` subcommands and their config resolution."""
+"""Handlers of the ``adcgan`` subcommands (their settings: :mod:`adcgan.cli.settings`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,99 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from adcgan.cli import DET_FLAGS, RUN_FLAGS
-from adcgan.cli_score import cmd_export, cmd_score
-
-PAPER_EPOCHS = {"all-vs-one": (35, 15)}   # (epochs, warm-up); every other scheme: (15, 5) (Appendix A.3)
-
-
-def load_config_file(path: str) -> dict[str, Any]:
-    """Read a TOML (.toml) or YAML (.yaml/.yml) settings file into a flat dict (``-`` -> ``_``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"config file {p} not found")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        data = tomllib.loads(text)
-    elif p.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    else:
-        raise ValueError(f"config file {p} must end in .toml, .yaml or .yml")
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {p} must hold a table/mapping of settings")
-    return {("cls" if k == "class" else k.replace("-", "_")): v for k, v in data.items()}
-
-
-def parse_set(items: list[str]) -> dict[str, Any]:
-    """``["lam=0.2", "variant=official"]`` -> ``{"lam": 0.2, "variant": "official"}``."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip().replace("-", "_")] = v
-    return out
-
-
-def _merged(args: argparse.Namespace) -> dict[str, Any]:
-    file = load_config_file(args.config) if getattr(args, "config", None) else {}
-    flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "set", "command")}
-    merged = {"detector": "adcgan", "dataset": "fashion-mnist", "scheme": "one-vs-all", "cls": 1, "seed": 0,
-              "test_set": "standard", "preprocess": "paper", **file, **flags}
-    merged["set"] = {**file.get("set", {}), **parse_set(getattr(args, "set", []) or [])}
-    return merged
-
-
-def _user_dirs(m: dict[str, Any]) -> dict[str, Any] | None:
-    if m["dataset"] != "user":
-        return None
-    missing = [f"--{k.replace('_', '-')}" for k in ("train_dir", "test_normal_dir", "test_anomalous_dir") if not m.get(k)]
-    if missing:
-        raise ValueError(f"dataset 'user' needs {', '.join(missing)}")
-    return {"train": m["train_dir"], "test_normal": m["test_normal_dir"], "test_anomalous": m["test_anomalous_dir"]}
-
-
-def _geometry(value: Any) -> list[int] | None:
-    if value is None:
-        return None
-    geo = str(value).lower().split("x") if not isinstance(value, list) else [str(v) for v in value]
-    if len(geo) != 3 or not all(g.isdigit() for g in geo) or geo[2] not in ("1", "3"):
-        raise ValueError(f"--geometry must look like 28x28x1, 32x32x3 or 64x64x3, got {value!r}")
-    return [int(g) for g in geo]
-
-
-def resolve_run_spec(args: argparse.Namespace, training: bool = True) -> Any:
-    """Flags > config file > defaults -> a validated :class:`RunSpec`."""
-    from adcgan.experiment import RunSpec
-    from adcgan.registry import get_detector_class
-
-    m = _merged(args)
-    run = {k: m[k] for k in RUN_FLAGS if k in m}
-    run["user_dirs"] = _user_dirs(m)
-    run["geometry"] = _geometry(m.get("geometry"))
-    if isinstance(run.get("cls"), str) and run["cls"].lstrip("-").isdigit():
-        run["cls"] = int(run["cls"])
-    det_cfg = {k: m[k] for k in DET_FLAGS if m.get(k) is not None}
-    det_cfg.update(m["set"])
-    if training:
-        ep, wu = PAPER_EPOCHS.get(m["scheme"], (15, 5))
-        det_cfg.setdefault("epochs", ep)
-        det_cfg.setdefault("warmup_epochs", wu)
-        fields = get_detector_class(run["detector"]).Config.field_names()
-        bad = sorted(set(det_cfg) - set(fields))
-        if bad:
-            raise ValueError(f"unknown setting(s) for {run['detector']}: {', '.join(bad)}")
-    return RunSpec(detector_config=det_cfg, **run)
-
+from adcgan.cli.score import cmd_export, cmd_score
+from adcgan.cli.settings import parse_set, resolve_run_spec
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``adcgan train``."""
@@ -138,7 +47,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from adcgan.data import find_dataset, get_spec, list_datasets
     from adcgan.registry import list_detectors
-    from adcgan.utils import resolve_device
+    from adcgan.training.runtime import resolve_device
 
     print(f"adcgan {__import__('adcgan').__version__}, torch {torch.__version__}, "
           f"device auto -> {resolve_device('auto')}")
@@ -153,8 +62,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``adcgan bench ...`` (delegates to :mod:`adcgan.bench.cli`)."""
-    from adcgan.bench.cli import run_bench_command
+    """``adcgan bench ...`` (delegates to :mod:`adcgan.cli.bench`)."""
+    from adcgan.cli.bench import run_bench_command
 
     return run_bench_command(args)
 
@@ -193,8 +102,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a handler; turn expected failures into one clear message and a non-zero exit code."""
     from adcgan.data import DataError
-    from adcgan.detectors.base import CheckpointError
-    from adcgan.training import TrainingDivergedError
+    from adcgan.detectors.checkpoint import CheckpointError
+    from adcgan.training.loop import TrainingDivergedError
 
     try:
         return handler(args)

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from adcgan.fileio import atomic_torch_save
 from adcgan.progress import progress as progress_bar, progress_write
-from adcgan.utils import atomic_torch_save, to_float
+from adcgan.tensors import to_float
 
 if TYPE_CHECKING:
     from adcgan.detectors.base import BaseDetector

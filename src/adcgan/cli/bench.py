@@ -8,13 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from adcgan.bench.executors import RayMissingError, Runner
-from adcgan.bench.grid import PRESETS, SCHEMES, GridSpec, expand, get_budget
+from adcgan.bench.grid import PRESETS, GridSpec, expand, get_budget
+from adcgan.cli.settings import merge_settings, run_defaults
+from adcgan.protocols import SCHEMES
 
-DEFAULTS: dict[str, Any] = {
-    "detectors": "adcgan", "datasets": "fashion-mnist", "schemes": "one-vs-all", "classes": "all", "seeds": "0",
-    "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0, "gpus_per_run": 0.0,
-    "test_set": "standard", "preprocess": "paper"}
+GRID_DEFAULTS: dict[str, Any] = {
+    "classes": "all", "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0,
+    "gpus_per_run": 0.0}
+"""Defaults of the grid settings that are not a run's (those come from :func:`run_defaults`)."""
 LIST_KEYS = ("detectors", "datasets", "schemes", "seeds")
+
+
+def bench_defaults() -> dict[str, Any]:
+    """Every default of ``adcgan bench``: one run's defaults as one-element lists, plus :data:`GRID_DEFAULTS`."""
+    run = run_defaults()
+    return {"detectors": run["detector"], "datasets": run["dataset"], "schemes": run["scheme"],
+            "classes": GRID_DEFAULTS["classes"], "seeds": str(run["seed"]), **GRID_DEFAULTS,
+            "test_set": run["test_set"], "preprocess": run["preprocess"]}
 
 
 def _grid_flags(p: argparse.ArgumentParser) -> None:
@@ -97,16 +107,8 @@ def _as_list(v: Any) -> list[Any]:
 
 
 def merged_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Defaults <- ``--config`` file <- flags."""
-    from adcgan.cli_commands import load_config_file, parse_set
-
-    file = load_config_file(args.config) if getattr(args, "config", None) else {}
-    file = {("classes" if k == "cls" else k): v for k, v in file.items()}
-    skip = ("config", "set", "command", "bench_command")
-    flags = {k: v for k, v in vars(args).items() if v is not None and v is not False and k not in skip}
-    out = {**DEFAULTS, **file, **flags}
-    out["set"] = {**(file.get("set") or {}), **parse_set(getattr(args, "set", None) or [])}
-    return out
+    """Defaults <- ``--config`` file (its ``class``/``cls`` read as ``classes``) <- flags."""
+    return merge_settings(args, bench_defaults(), skip=("bench_command",), rename={"cls": "classes"})
 
 
 def build_grid(m: dict[str, Any]) -> GridSpec:

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from adcgan.utils import to_float
+from adcgan.tensors import to_float
 
 
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor, forward: Callable[[torch.Tensor], None],

@@ -38,10 +38,9 @@ def add_score_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None
 
 def _load_model(path: str, device: str | None) -> Any:
     from adcgan.detectors.base import BaseDetector
+    from adcgan.detectors.checkpoint import model_folder
 
-    model = Path(path)
-    model = model / "model" if (model / "model" / "config.json").exists() else model
-    return BaseDetector.load(model, device=device)
+    return BaseDetector.load(model_folder(path), device=device)
 
 
 def _load_images(args: argparse.Namespace, det: Any) -> tuple[np.ndarray, list[str], dict[str, str]]:

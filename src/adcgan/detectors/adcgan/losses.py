@@ -8,6 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+ABLATION_INPUTS = ("LGR", "LGD", "LFE", "LFL")
+"""The four score components of Eq. 4 that the Table 4 ablations combine."""
+ABLATIONS = ("LG", "LG+LFE", "LG+LFL", "GF")
+"""Table 4's scores: LG alone, LG plus LFE (rho = 1), LG plus LFL (rho = 0), the full score GF."""
 
 def infonce_local_global(local: Tensor, glob: Tensor, mask_value: float | None = None) -> Tensor:
     """Local-global InfoNCE of Eq. 1, with phi_theta = identity (released code).
@@ -85,7 +89,7 @@ def normality_score(lgr: Tensor, lgd: Tensor, lfe: Tensor, lfl: Tensor, lam: flo
 
 
 def ablation_scores(c: dict[str, Tensor], lam: float = 0.1, rho: float = 0.5) -> dict[str, Tensor]:
-    """Table 4 variants from the four components: LG, LFE (rho = 1), LFL (rho = 0), GF (full)."""
+    """Table 4 variants (:data:`ABLATIONS`) from the four components: LG, LG+LFE, LG+LFL, GF (full)."""
     lg = lam * c["LGD"] + (1.0 - lam) * c["LGR"]
-    return {"LG": lg, "LFE": lg + c["LFE"], "LFL": lg + c["LFL"],
+    return {"LG": lg, "LG+LFE": lg + c["LFE"], "LG+LFL": lg + c["LFL"],
             "GF": normality_score(c["LGR"], c["LGD"], c["LFE"], c["LFL"], lam, rho)}

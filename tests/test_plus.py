@@ -43,7 +43,9 @@ def test_variant_defaults_and_explicit_settings():
     paper, plus = ADCGANConfig(), ADCGANConfig(variant="plus")
     assert (paper.combine, paper.lfl_draws, paper.knn_k, paper.rotation_weight) == ("raw", 8, 0, 0.0)
     assert (plus.combine, plus.lfl_draws, plus.dz_pairs, plus.lfl_form) == ("mixed", 64, "cycle", "cycle")
-    assert plus.knn_k > 0 and plus.rotation_weight > 0 and plus.flip_average is None
+    assert plus.knn_k > 0 and plus.rotation_weight > 0 and plus.flip_average is False
+    with pytest.raises(ValueError, match="flip_average"):
+        ADCGANConfig(flip_average="maybe").validate()
     assert ADCGANConfig(variant="plus", knn_k=0).knn_k == 0                 # an ablation is one setting
     assert ADCGANConfig.from_dict(plus.to_dict()) == plus
     with pytest.raises(ValueError, match="per-code Dz"):

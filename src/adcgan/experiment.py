@@ -166,7 +166,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
     cfg.validate()
     ds = load_data(spec)
-    if getattr(cfg, "flip_average", False) is None:  # "as the data set allows" (adcgan+)
+    if getattr(cfg, "flip_average", False) == "auto":  # "as the data set allows"
         cfg.flip_average = flip_invariant(ds.name)
     split = protocol_split(spec, ds, cfg.val_fraction)
     det = det_cls(cfg)

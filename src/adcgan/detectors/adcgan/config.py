@@ -43,7 +43,7 @@ class ADCGANConfig(DetectorConfig):
     knn_k: int | None = None            # k of the KNN component (critic global features); 0 = off
     knn_bank_size: int = 10000          # normal training images in the KNN bank (seeded subset)
     rotation_weight: float | None = None  # weight of the critic's rotation loss; 0 = no head, no ROT
-    flip_average: bool | None = None    # average scores over x and its mirror; None = as the data set allows
+    flip_average: bool | str = False    # average scores over x and its mirror; "auto" = as the data set allows
     bn_scoring_inputs: bool | None = None  # precise BN over the scoring passes only (no G(z))
     bn_recalibration_batches: int = 100   # precise-BN pass after training (0 = off, as released)
     score_seed: int = 0          # seed of the fixed z draws used by LFL
@@ -53,8 +53,6 @@ class ADCGANConfig(DetectorConfig):
         for key, (base, improved) in VARIANT_DEFAULTS.items():
             if getattr(self, key) is None:
                 setattr(self, key, improved if plus else base)
-        if self.flip_average is None and self.variant != "plus":
-            self.flip_average = False
 
     def validate(self) -> None:
         """Check AD-CGAN settings on top of the shared ones."""
@@ -65,6 +63,8 @@ class ADCGANConfig(DetectorConfig):
             raise ValueError("critic_steps and lfl_draws must be >= 1")
         if self.dz_pairs not in ("data", "cycle") or self.lfl_form not in ("paper", "cycle"):
             raise ValueError("dz_pairs must be 'data' or 'cycle' and lfl_form 'paper' or 'cycle'")
+        if self.flip_average not in (True, False, "auto"):
+            raise ValueError(f"flip_average must be true, false or 'auto', got {self.flip_average!r}")
         if self.knn_k < 0 or self.knn_bank_size < 1 or self.rotation_weight < 0:
             raise ValueError("knn_k and rotation_weight must be >= 0, knn_bank_size >= 1")
         if self.official and (self.dz_pairs == "cycle" or self.lfl_form == "cycle"):

@@ -8,7 +8,7 @@ two critic steps, the residual block's BN eps 0.8 and 2h + F(h), and -10 masking
 ``variant="plus"`` (adcgan+) keeps the paper's networks and changes defaults only, each its
 own setting (docs/results.md, "adcgan+"): calibrated ``mixed`` combination, Dz on latent-cycle
 pairs with the matching LFL, 64 z draws, a k-NN component on the critic's global features, a
-rotation-prediction head on the critic, flip averaging where the data set allows it, and
+rotation-prediction head on the critic (flip averaging, tried and measured no gain, is off), and
 precise BN over the scoring passes only.
 """
 from __future__ import annotations
@@ -225,7 +225,7 @@ class ADCGAN(BaseDetector):
 
     def score_batch(self, x: Tensor) -> dict[str, Tensor]:
         """Components and NS (Eq. 4) per image (N,); averaged over x and its mirror with ``flip_average``."""
-        if not self.config.flip_average:
+        if self.config.flip_average is not True:  # "auto" is resolved by the experiment from the data set
             return self._score_view(x)
         a, b = self._score_view(x), self._score_view(x.flip(3))
         return {k: (a[k] + b[k]) * 0.5 for k in a}

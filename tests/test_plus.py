@@ -123,6 +123,8 @@ def test_evaluate_with_scoring_overrides_recalibrates(bar_folder, tmp_path):
     m = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert m["recalibrated"] and m["scoring_overrides"] == {"flip_average": False}
     assert m["combine"]["calibration"] != trained["combine"]["calibration"]   # refitted on unflipped scores
+    # an evaluate report folder rescores with its own refitted calibration
+    assert rescore_run(tmp_path / "e", tmp_path / "e2", "mixed")["roc_auc"] == pytest.approx(m["roc_auc"], abs=1e-6)
     # the same settings as trained: the stored calibration is kept and the AUROC reproduced
     assert main(["evaluate", "--model", str(run), *base, "--set", "combine=mixed", "--out", str(tmp_path / "f")]) == 0
     same = json.loads((tmp_path / "f" / "metrics.json").read_text())

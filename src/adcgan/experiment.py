@@ -245,9 +245,9 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
         val_split = protocol_split(dataclasses.replace(spec, seed=det.config.seed), ds, det.config.val_fraction)
         det.calibrate(ds.train.images[val_split.val_idx])
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.json", {"model": str(model_dir), "run": spec.to_dict(),
+    atomic_write_json(out_dir / "config.json", {"model": str(model_dir.resolve()), "run": spec.to_dict(),
                                                 "detector_config": det.config.to_dict()})
-    extra = {"model": str(model_dir), "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info,
+    extra = {"model": str(model_dir.resolve()), "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info,
              "scoring_overrides": overrides or {}, "recalibrated": recalibrate}
     return evaluate(det, spec, ds, split, out_dir, extra, progress)
 

@@ -56,21 +56,34 @@ def _read_scores(path: Path) -> tuple[list[str], np.ndarray, dict[str, np.ndarra
 
 
 def load_run(path: str | Path) -> StoredRun:
-    """Read ``scores.csv`` and ``model/`` of a finished run folder."""
+    """Read ``scores.csv`` and the model of a finished run folder (``model/``), or of an ``evaluate``
+    report folder (the model its ``metrics.json`` names; after ``evaluate --set`` its refitted calibration)."""
     from adcgan.detectors.checkpoint import MODEL_SUBDIR, has_model_subfolder, read_checkpoint
     from adcgan.registry import get_detector_class
 
     path = Path(path)
     ids, y, comps = _read_scores(path)
-    if not has_model_subfolder(path):
-        raise RescoreError(f"{path} has no model/ folder")
-    meta, state = read_checkpoint(path / MODEL_SUBDIR)
+    metrics = _read_json(path / "metrics.json")
+    model = path / MODEL_SUBDIR if has_model_subfolder(path) else Path(metrics.get("model") or path / MODEL_SUBDIR)
+    if not (model / "config.json").is_file():
+        raise RescoreError(f"{path} has no model/ folder and its metrics.json names no model")
+    meta, state = read_checkpoint(model)
     det_cls = get_detector_class(meta["detector"])
     cfg = meta.get("config", {})
     names = [n for n in comps if n != "score"]
     val = {k: v.numpy() for k, v in state.get("val_components", {}).items()}
-    return StoredRun(path, y, ids, comps, val, meta.get("calibration") or {}, names,
+    calibration = meta.get("calibration") or {}
+    if metrics.get("recalibrated"):  # an `evaluate --set` report: its own calibration, not the model's
+        calibration, val = (metrics.get("combine") or {}).get("calibration") or {}, {}
+    return StoredRun(path, y, ids, comps, val, calibration, names,
                      list(det_cls.two_sided_components), float(cfg.get("threshold_quantile", 0.95)))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
 
 
 def combined_score(run: StoredRun, mode: str, components: str | list[str] | None,

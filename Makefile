@@ -14,7 +14,7 @@ DEMO_BUDGET ?= --epochs 5 --warmup-epochs 1 --max-train-images 2000
 $(STAMP): pyproject.toml scripts/install_torch.sh
 	$(PYTHON) -m venv $(VENV)
 	scripts/install_torch.sh $(BIN)/pip
-	$(BIN)/pip install -e '.[test,ray]'
+	$(BIN)/pip install -e '.[test,ray,onnx]'
 	touch $(STAMP)
 
 env: $(STAMP)

@@ -234,6 +234,7 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
         det.config.score_batch_size = batch_size
     det.config.compile_scoring = bool(compile_scoring)
     recalibrate = apply_scoring_overrides(det, overrides or {})
+    recalibrate = recalibrate or (det.config.combine != "raw" and not det.calibration)  # a model saved uncalibrated
     spec.preprocess = det.preprocess if det.preprocess in ("paper", "none") else spec.preprocess
     if spec.geometry is None and spec.dataset in ("folder", "user"):
         spec.geometry = list(det.geometry or ())  # resize the user's images to the model's geometry

@@ -141,8 +141,13 @@ def study_auroc(run_dir: str | Path, variants: list[tuple[str, str]], robust: bo
     run = load_run(run_dir)
     out = []
     for mode, comps in variants:
-        s, _ = combined_score(run, mode, None if comps in ("", "all") else _expand(comps, run.components), robust)
-        out.append({"combine": mode, "components": comps or "all", "roc_auc": safe_auroc(run.labels, s)})
+        row: dict[str, Any] = {"combine": mode, "components": comps or "all"}
+        try:
+            s, _ = combined_score(run, mode, None if comps in ("", "all") else _expand(comps, run.components), robust)
+            row["roc_auc"] = safe_auroc(run.labels, s)
+        except ValueError as exc:  # a variant this detector's components do not allow (e.g. -LFL for OC-SVM)
+            row.update(roc_auc=math.nan, error=str(exc))
+        out.append(row)
     return out
 
 
@@ -187,6 +192,8 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(key, {}).setdefault(r["seed"], []).append(r["roc_auc"])
     out = []
     for key, by_seed in groups.items():
+        if all(math.isnan(x) for v in by_seed.values() for x in v):
+            continue  # a variant that does not apply to this detector
         per_seed = [float(np.mean(v)) for v in by_seed.values()]
         out.append({"detector": key[0], "dataset": key[1], "scheme": key[2], "preset": key[3], "combine": key[4],
                     "components": key[5], "mean_roc_auc": float(np.mean(per_seed)),

@@ -93,7 +93,7 @@ def combined_score(run: StoredRun, mode: str, components: str | list[str] | None
     The stored calibration is used as it is for ``robust=True``; otherwise (or when the stored
     calibration lacks a component) it is refitted from the stored validation components.
     """
-    names = parse_components(components, run.components or ["score"])
+    names = selected_components(components, run.components or ["score"])
     if mode == "raw":
         val = run.val.get("score")
         thr = float(np.quantile(val, run.threshold_quantile)) if val is not None else None
@@ -124,7 +124,7 @@ def rescore_run(path: str | Path, out: str | Path, mode: str, components: str | 
     comps = {**{k: v for k, v in run.comps.items() if k != "score"}, "score_raw": run.comps["score"], "score": s}
     metrics = compute_metrics(run.labels, comps, thr, tuple(run.components))
     metrics.update({"rescored_from": str(run.path), "combine": {
-        "mode": mode, "components": parse_components(components, run.components or ["score"]),
+        "mode": mode, "components": selected_components(components, run.components or ["score"]),
         "calibration": "stored (median/MAD)" if robust else "refitted (mean/sd)"}})
     out.mkdir(parents=True, exist_ok=True)
     write_scores_csv(out / "scores.csv", run.ids, run.labels, comps, thr)
@@ -143,7 +143,7 @@ def study_auroc(run_dir: str | Path, variants: list[tuple[str, str]], robust: bo
     for mode, comps in variants:
         row: dict[str, Any] = {"combine": mode, "components": comps or "all"}
         try:
-            s, _ = combined_score(run, mode, None if comps in ("", "all") else _expand(comps, run.components), robust)
+            s, _ = combined_score(run, mode, comps, robust)
             row["roc_auc"] = safe_auroc(run.labels, s)
         except ValueError as exc:  # a variant this detector's components do not allow (e.g. -LFL for OC-SVM)
             row.update(roc_auc=math.nan, error=str(exc))
@@ -151,16 +151,19 @@ def study_auroc(run_dir: str | Path, variants: list[tuple[str, str]], robust: bo
     return out
 
 
-def _expand(spec: str, available: list[str]) -> str:
-    """``"-LFL,-ROT"`` = all but those; ``"LGR,KNN"`` = exactly those."""
-    items = [v.strip() for v in spec.split(",") if v.strip()]
-    if all(v.startswith("-") for v in items):
-        drop = {v[1:] for v in items}
-        unknown = drop - set(available)
-        if unknown:
-            raise RescoreError(f"unknown score component(s) {', '.join(sorted(unknown))}")
-        return ",".join(n for n in available if n not in drop)
-    return ",".join(items)
+def selected_components(spec: str | list[str] | None, available: list[str]) -> list[str]:
+    """``None``/``""``/``"all"`` = all ``available``; ``"-LFL,-ROT"`` = all but those; ``"LGR,KNN"`` = those."""
+    if isinstance(spec, str):
+        items = [v.strip() for v in spec.split(",") if v.strip()]
+        if items == ["all"]:
+            return list(available)
+        if items and all(v.startswith("-") for v in items):
+            drop = {v[1:] for v in items}
+            unknown = drop - set(available)
+            if unknown:
+                raise RescoreError(f"unknown score component(s) {', '.join(sorted(unknown))}")
+            return [n for n in available if n not in drop]
+    return parse_components(spec, available)
 
 
 def rescore_study(db: str | Path, variants: list[tuple[str, str]], robust: bool = True) -> list[dict[str, Any]]:
@@ -210,8 +213,3 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
-
-
-def dumps(rows: list[dict[str, Any]]) -> str:
-    """One JSON line per row (for the CLI)."""
-    return "\n".join(json.dumps(r) for r in rows)

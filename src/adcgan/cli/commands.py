@@ -76,9 +76,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     if args.run:
         if len(modes) > 1 or len(comps) > 1:
             raise ValueError("--run takes one --combine and one --components; use --db for several")
-        run = R.load_run(args.run)
-        spec = None if comps[0] == "all" else R._expand(comps[0], run.components)
-        m = R.rescore_run(args.run, args.out, modes[0], spec, robust=not args.moment)
+        m = R.rescore_run(args.run, args.out, modes[0], comps[0], robust=not args.moment)
         print(f"rescore: {args.run} combine={modes[0]} components={','.join(m['combine']['components'])}: "
               f"ROC-AUC {m['roc_auc']:.4f} -> {args.out}", file=sys.stderr)
         print(json.dumps({k: m.get(k) for k in ("roc_auc", "average_precision", "threshold", "combine")}))

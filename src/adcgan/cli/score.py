@@ -87,7 +87,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise no_maps_error(det)
     images, entries, errors = _load_images(args, det)
     comps = det.score_components(images, batch_size=args.batch_size, progress=not args.quiet) if len(images) else {}
-    full = _expand(comps, entries, errors, ["score", *det.component_names])
+    full = _expand(comps, entries, errors, ["score", *det.active_components()])
     if args.maps:
         _write_maps(Path(args.maps), det, images, [e for e in entries if e not in errors], args.batch_size)
     if out is not None:

@@ -86,7 +86,7 @@ def test_plus_save_load_keeps_bank_calibration_and_scores(plus_fitted, tmp_path)
     plus_fitted.save(tmp_path / "m")
     det = load_detector(tmp_path / "m", device="cpu")
     assert det.calibration == plus_fitted.calibration
-    assert torch.equal(det._score_bank, plus_fitted._score_bank)
+    assert torch.equal(det.scoring_state["bank"], plus_fitted.scoring_state["bank"])
     x = blobs(9, seed=4)
     np.testing.assert_allclose(det.score_samples(x), plus_fitted.score_samples(x), rtol=1e-6, atol=1e-7)
 

@@ -13,7 +13,6 @@ ADGAN optimises z at test time, OC-SVM is a scikit-learn model.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import tempfile
@@ -45,25 +44,27 @@ class ScoringGraph(nn.Module):
         super().__init__()
         det.set_train(False)
         det.prepare_scoring()
-        self.det = copy.copy(det)  # shallow: shares config and scoring state, not the networks
+        self.det = det
         self.nets = _freeze_flags(nn.ModuleDict({k: plain_copy(v) for k, v in det.nets.items()}))
-        self.det.nets = self.nets
-        self.state = sorted(k for k, v in vars(det).items() if k.startswith("_score") and isinstance(v, Tensor))
-        for k in self.state:  # the clone reads its scoring state from these buffers
-            self.register_buffer(k.lstrip("_"), getattr(det, k).detach().clone())
-            setattr(self.det, k, getattr(self, k.lstrip("_")))
+        self.state = sorted(det.scoring_state)
+        for k in self.state:  # score_batch reads its scoring state from these buffers (see forward)
+            self.register_buffer(f"state_{k}", det.scoring_state[k].detach().clone())
         h, w, c = det.geometry
-        with torch.no_grad():
-            probe = self.det.score_batch(torch.zeros(2, c, h, w, device=det.device))
+        with torch.no_grad(), det.running_on(self.nets, self._state()):
+            probe = det.score_batch(torch.zeros(2, c, h, w, device=det.device))
         self.names = list(probe)
         self.terms = _calibrated_terms(det)  # (name, loc, scale, two-sided) of a calibrated total
         if self.terms:
             self.names.append("score_raw")
 
+    def _state(self) -> dict[str, Tensor]:
+        return {k: getattr(self, f"state_{k}") for k in self.state}
+
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """(N, H, W, C) uint8 -> one (N,) float32 tensor per component, in :attr:`names` order."""
         x = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-        comps = dict(self.det.score_batch(x))
+        with self.det.running_on(self.nets, self._state()):
+            comps = dict(self.det.score_batch(x))
         if self.terms:  # the same combination as BaseDetector.combine_components
             comps["score_raw"] = comps["score"]
             zs = [(comps[n].double() - loc) / scale for n, loc, scale, _ in self.terms]

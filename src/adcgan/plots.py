@@ -1,7 +1,9 @@
 """Report figures (matplotlib, Agg backend): ROC curve, score histogram, reconstructions."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -56,6 +58,34 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: Path, title: str) 
                 ax.imshow(im[..., 0] if im.shape[2] == 1 else im, cmap="gray", vmin=0, vmax=1)
         axes[r][0].set_title(label, fontsize=8, loc="left")
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_study_chart(path: Path, t3: list[dict[str, Any]], title: str) -> None:
+    """Grouped bars per class of a study (rows of Table 3: ``class``, ``class_name``, ``detector``, ``mean``,
+    ``sd_seeds``, ``paper_mean``): ours (mean ± sd over seeds) beside the paper, for each detector."""
+    classes = sorted({r["class"] for r in t3})
+    dets = list(dict.fromkeys(r["detector"] for r in t3))
+    width = 0.8 / (2 * len(dets))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.9 * len(classes) + 2), 4.6))
+    nan = float("nan")
+    for i, det in enumerate(dets):
+        cell = {r["class"]: r for r in t3 if r["detector"] == det}
+        get = lambda c, k: nan if c not in cell or cell[c][k] is None else cell[c][k]  # noqa: E731
+        xs = [c + (2 * i - len(dets) + 0.5) * width for c in range(len(classes))]
+        err = [0.0 if math.isnan(get(c, "sd_seeds")) else get(c, "sd_seeds") for c in classes]
+        bar = ax.bar(xs, [get(c, "mean") for c in classes], width, yerr=err, capsize=2, label=f"{det} (ours)")
+        ax.bar([x + width for x in xs], [get(c, "paper_mean") for c in classes], width, alpha=0.35, hatch="//",
+               color=bar.patches[0].get_facecolor(), edgecolor="black", linewidth=0.3, label=f"{det} (paper)")
+    names = {r["class"]: r["class_name"] for r in t3}
+    ax.set_xticks(range(len(classes)), [f"{c}\n{str(names[c])[:10]}" for c in classes], fontsize=7)
+    ax.set_ylim(0, 100)
+    ax.axhline(50, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_ylabel("ROC-AUC (%)")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7, ncol=min(4, 2 * len(dets)), loc="upper center", bbox_to_anchor=(0.5, -0.14))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -53,6 +53,15 @@ def _fill(store: Any, token: str, executor: Any, todo: list[Any], in_flight: dic
             in_flight[task.hash] = task
 
 
+def _prepare(store: Any, planned: list[Any], retry_failed: bool) -> tuple[list[Any], int]:
+    """Stale ``running`` rows back to ``pending``, the planned runs added; returns (to do, done count)."""
+    stale = store.recover_stale()
+    if stale:
+        print(f"bench: {len(stale)} interrupted run(s) from an earlier process will be resumed", flush=True)
+    store.add_runs(planned)
+    return _todo(store, planned, retry_failed)
+
+
 def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retry_failed: bool = True,
              progress: bool = True) -> dict[str, int]:
     """Run every planned run not yet done, writing each result to ``store`` as it arrives.
@@ -70,11 +79,7 @@ def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retr
     from adcgan.bench.store import driver_token, git_commit
 
     token = driver_token()
-    stale = store.recover_stale()
-    if stale:
-        print(f"bench: {len(stale)} interrupted run(s) from an earlier process will be resumed", flush=True)
-    store.add_runs(planned)
-    todo, n_done = _todo(store, planned, retry_failed)
+    todo, n_done = _prepare(store, planned, retry_failed)
     common = {"version": adcgan.__version__, "git_commit": git_commit()}  # provenance of every row
     in_flight: dict[str, Task] = {}
     bar = tqdm(total=len(planned), initial=n_done, desc="bench", unit="run", position=0, disable=not progress,

@@ -9,9 +9,8 @@ never pooled: the budget is part of every row's key.
 """
 from __future__ import annotations
 
-import json
-
 import csv
+import json
 import math
 import re
 from collections import defaultdict
@@ -201,40 +200,10 @@ def _slug(*parts: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.=+-]+", "_", "_".join(str(p) for p in parts)).strip("_")
 
 
-def chart(path: Path, t3: list[dict[str, Any]], title: str) -> None:
-    """Grouped bars per class: ours (mean ± sd over seeds) beside the paper, for each detector."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    classes = sorted({r["class"] for r in t3})
-    dets = list(dict.fromkeys(r["detector"] for r in t3))
-    width = 0.8 / (2 * len(dets))
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.9 * len(classes) + 2), 4.6))
-    nan = float("nan")
-    for i, det in enumerate(dets):
-        cell = {r["class"]: r for r in t3 if r["detector"] == det}
-        get = lambda c, k: nan if c not in cell or cell[c][k] is None else cell[c][k]  # noqa: E731
-        xs = [c + (2 * i - len(dets) + 0.5) * width for c in range(len(classes))]
-        err = [0.0 if math.isnan(get(c, "sd_seeds")) else get(c, "sd_seeds") for c in classes]
-        bar = ax.bar(xs, [get(c, "mean") for c in classes], width, yerr=err, capsize=2, label=f"{det} (ours)")
-        ax.bar([x + width for x in xs], [get(c, "paper_mean") for c in classes], width, alpha=0.35, hatch="//",
-               color=bar.patches[0].get_facecolor(), edgecolor="black", linewidth=0.3, label=f"{det} (paper)")
-    names = {r["class"]: r["class_name"] for r in t3}
-    ax.set_xticks(range(len(classes)), [f"{c}\n{str(names[c])[:10]}" for c in classes], fontsize=7)
-    ax.set_ylim(0, 100)
-    ax.axhline(50, color="grey", linewidth=0.5, linestyle=":")
-    ax.set_ylabel("ROC-AUC (%)")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7, ncol=min(4, 2 * len(dets)), loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _charts(out: Path, t3: list[dict[str, Any]]) -> list[str]:
     """One PNG per data set x scheme x budget; returns the file names."""
+    from adcgan.plots import plot_study_chart
+
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in t3:
         groups.setdefault((r["dataset"], r["data_set"], r["scheme"], r["_budget_key"]), []).append(r)
@@ -242,7 +211,7 @@ def _charts(out: Path, t3: list[dict[str, Any]]) -> list[str]:
     for i, ((ds, display, scheme, bkey), grp) in enumerate(groups.items()):
         name = f"chart_{_slug(ds, scheme, bkey[0])}_{i}.png"
         paper_ds = next((r["paper_dataset"] for r in grp if r["paper_dataset"]), "none")
-        chart(out / name, grp, f"{display} | {scheme}\nbudget {budget_text(bkey)}\nsolid: ours (mean ± sd over "
+        plot_study_chart(out / name, grp, f"{display} | {scheme}\nbudget {budget_text(bkey)}\nsolid: ours (mean ± sd over "
                                f"seeds); hatched: paper, {paper_ds} row (absent where the paper has no number)")
         names.append(name)
     return names

@@ -6,8 +6,9 @@ Higher score = more anomalous, everywhere.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -16,12 +17,13 @@ from torch.nn.utils import parametrize
 
 from adcgan.calibration import combine, fit_calibration, jsonable_calibration, parse_components
 from adcgan.config import DetectorConfig
-from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_state, read_checkpoint, \
-    restore_state, write_checkpoint
+from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_metadata, detector_state, \
+    load_model, read_checkpoint, write_checkpoint
 from adcgan.scoring import InferenceScorer, reuse_freed_memory, select_scorer
 from adcgan.tensors import as_image_tensor, to_float
 from adcgan.training.loop import fit_loop
-from adcgan.training.runtime import resolve_device, seed_everything, versions
+from adcgan.training.runtime import resolve_device, seed_everything
+from adcgan.training.split import holdout_split
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "BaseDetector", "CheckpointError", "load_detector", "read_checkpoint"]
 
@@ -55,6 +57,7 @@ class BaseDetector:
         self.history: list[dict[str, Any]] = []
         self.preprocess = "none"
         self.device = torch.device("cpu")
+        self.scoring_state: dict[str, torch.Tensor] = {}  # tensors score_batch reads besides the nets
         self._scorer_cache: Any = None
 
     # ---- hooks for subclasses -------------------------------------------------------------
@@ -75,7 +78,8 @@ class BaseDetector:
         raise NotImplementedError
 
     def prepare_scoring(self) -> None:
-        """Called once before a scoring pass (e.g. to draw the fixed z of AD-CGAN's LFL)."""
+        """Called once before a scoring pass; puts what ``score_batch`` reads besides the networks
+        (e.g. the fixed z of AD-CGAN's LFL) into ``self.scoring_state``."""
 
     def on_epoch_start(self, epoch: int, data: torch.Tensor) -> None:
         """Called before every epoch with all training images (NCHW, on the device)."""
@@ -116,10 +120,24 @@ class BaseDetector:
             torch.set_num_threads(int(self.config.num_threads))
         seed_everything(self.config.seed)
         self._scorer_cache = None
+        self.scoring_state = {}
         self.nets = nn.ModuleDict(self.build_nets()).to(self.device)
         if self.config.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         self.optimizers = self.build_optimizers()
+
+    @contextmanager
+    def running_on(self, nets: nn.ModuleDict, state: dict[str, torch.Tensor] | None = None) -> Iterator[None]:
+        """Within the block, ``score_batch`` uses ``nets`` (e.g. inference copies) and, if given, ``state``
+        in place of the training networks and ``scoring_state``: the one switch of :mod:`adcgan.scoring`."""
+        saved = self.nets, self.scoring_state
+        self.nets = nets
+        if state is not None:
+            self.scoring_state = state
+        try:
+            yield
+        finally:
+            self.nets, self.scoring_state = saved
 
     @property
     def geometry(self) -> tuple[int, int, int] | None:
@@ -142,7 +160,7 @@ class BaseDetector:
         Returns:
             ``self``.
         """
-        data, val = self._holdout(X, X_val)
+        data, val = holdout_split(X, X_val, self.config)
         self._build((data.shape[2], data.shape[3], data.shape[1]))
         self.train_info = {"train_images": len(data), "epochs_planned": self.config.epochs,
                            "warmup_epochs_planned": self.config.warmup_epochs}
@@ -191,24 +209,6 @@ class BaseDetector:
         """
         self.history = fit_loop(self, data.to(self.device), run_dir, resume=resume, progress=progress)
         self.after_fit(data)
-
-    def _holdout(self, X: Any, X_val: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Training and validation tensors: ``val_fraction`` of ``X`` held out (seeded) if no ``X_val``,
-        then the ``max_train_images`` cap."""
-        data = as_image_tensor(X)
-        val = as_image_tensor(X_val) if X_val is not None else None
-        if val is None and self.config.val_fraction > 0 and len(data) >= 20:
-            perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.config.seed))
-            n_val = int(round(len(data) * self.config.val_fraction))
-            val, data = data[perm[:n_val].sort().values], data[perm[n_val:].sort().values]
-        return self._cap_train(data), val
-
-    def _cap_train(self, data: torch.Tensor) -> torch.Tensor:
-        cap = self.config.max_train_images
-        if cap is None or cap >= len(data):
-            return data
-        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.config.seed + 1))[:cap]
-        return data[idx.sort().values]
 
     def set_threshold(self, val_scores: np.ndarray) -> float:
         """Threshold = ``threshold_quantile`` of normal validation scores."""
@@ -281,34 +281,16 @@ class BaseDetector:
     # ---- checkpoints ------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         """The JSON half of a checkpoint: everything needed to rebuild the model."""
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "detector": self.name,
-                "config": self.config.to_dict(), "threshold": self.threshold, "calibration": self.calibration,
-                "preprocess": self.preprocess,
-                "train_info": self.train_info, "versions": versions()}
+        return detector_metadata(self)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write ``config.json`` + ``weights.pt`` (state_dicts only) into the folder ``path``."""
-        path = Path(path)
-        if (path / "config.json").exists() and not overwrite:
-            raise FileExistsError(f"{path} already holds a model; choose another folder or pass overwrite=True")
-        return write_checkpoint(path, self.metadata(), detector_state(self), overwrite=True)
+        return write_checkpoint(path, self.metadata(), detector_state(self), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "BaseDetector":
         """Rebuild a detector from a folder written by :meth:`save` (never unpickles objects)."""
-        from adcgan.registry import get_detector_class
-
-        meta, state = read_checkpoint(path)
-        target = get_detector_class(meta["detector"])
-        if cls is not BaseDetector and target is not cls:
-            raise CheckpointError(f"{path} holds a {meta['detector']!r} model, not {cls.name!r}")
-        cfg = target.Config.from_dict(meta["config"])
-        if device is not None:
-            cfg.device = device
-        det = target(cfg)
-        det._build(tuple(cfg.geometry))
-        restore_state(det, meta, state, path)
-        return det
+        return load_model(path, device, None if cls is BaseDetector else cls)
 
 
 def load_detector(path: str | Path, device: str | None = None) -> BaseDetector:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from adcgan.fileio import atomic_torch_save, atomic_write_json
+from adcgan.training.runtime import versions
 
 if TYPE_CHECKING:  # pragma: no cover
     from adcgan.detectors.base import BaseDetector
@@ -66,6 +67,39 @@ def write_checkpoint(path: str | Path, meta: dict[str, Any], state: dict[str, An
     atomic_torch_save(state, path / "weights.pt")
     atomic_write_json(path / "config.json", meta)
     return path
+
+
+def detector_metadata(det: "BaseDetector") -> dict[str, Any]:
+    """The JSON half of a checkpoint: format, detector name, config and the fitted scalars."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "detector": det.name,
+            "config": det.config.to_dict(), "threshold": det.threshold, "calibration": det.calibration,
+            "preprocess": det.preprocess, "train_info": det.train_info, "versions": versions()}
+
+
+def load_model(path: str | Path, device: str | None = None, expected: type | None = None) -> "BaseDetector":
+    """Rebuild the detector saved in the folder ``path`` (its class is read from ``config.json``).
+
+    Args:
+        path: A model folder.
+        device: Overrides the stored ``device`` setting.
+        expected: A detector class the model must be of (``None``: any).
+
+    Raises:
+        CheckpointError: Not a model folder, another detector than ``expected``, or unusable weights.
+    """
+    from adcgan.registry import get_detector_class
+
+    meta, state = read_checkpoint(path)
+    target = get_detector_class(meta["detector"])
+    if expected is not None and target is not expected:
+        raise CheckpointError(f"{path} holds a {meta['detector']!r} model, not {expected.name!r}")
+    cfg = target.Config.from_dict(meta["config"])
+    if device is not None:
+        cfg.device = device
+    det = target(cfg)
+    det._build(tuple(cfg.geometry))
+    restore_state(det, meta, state, path)
+    return det
 
 
 def detector_state(det: "BaseDetector") -> dict[str, Any]:

@@ -25,13 +25,13 @@ class CompiledScorer(InferenceScorer):
     def __init__(self, det: Any, batch_size: int) -> None:
         super().__init__(det)
         self.batch_size = batch_size
-        self.compiled = torch.compile(self._call, dynamic=False)
+        self.compiled = torch.compile(det.score_batch, dynamic=False)
         self.failed = False
 
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Score one batch (padded to ``batch_size``); falls back to eager if compilation fails."""
         if self.failed:
-            return self._call(x)
+            return self.det.score_batch(x)
         n = len(x)
         if n < self.batch_size:
             pad = x[-1:].expand(self.batch_size - n, *x.shape[1:])
@@ -48,5 +48,5 @@ class CompiledScorer(InferenceScorer):
             warnings.warn(f"torch.compile of the scoring pass failed ({str(exc).splitlines()[0]}); "
                           "scoring eagerly", RuntimeWarning, stacklevel=2)
             self.failed = True
-            return self._call(x[:n])
+            return self.det.score_batch(x[:n])
         return {k: v[:n] for k, v in out.items()}

@@ -237,24 +237,25 @@ def weights_version(module: nn.Module) -> tuple[tuple[int, int], ...]:
 
 
 class InferenceScorer:
-    """Runs ``det.score_batch`` on inference copies of ``det.nets`` (rebuilt when weights change)."""
+    """Runs ``det.score_batch`` on inference copies of ``det.nets`` (rebuilt when weights change).
+
+    The copies are switched in with :meth:`BaseDetector.running_on` for each batch; the detector's
+    ``scoring_state`` (set by ``prepare_scoring``) is read as it is.
+    """
 
     def __init__(self, det: Any) -> None:
         self.det = det
-        self.clone = copy.copy(det)  # shallow: shares config and scoring state, not the networks
         self.version = weights_version(det.nets)
-        self.clone.nets = nn.ModuleDict({k: inference_copy(v) for k, v in det.nets.items()})
+        self.nets = nn.ModuleDict({k: inference_copy(v) for k, v in det.nets.items()})
 
     def current(self) -> bool:
         """True while the detector's weights are those the copies were made from."""
         return weights_version(self.det.nets) == self.version
 
-    def _call(self, x: Tensor) -> dict[str, Tensor]:
-        for k, v in vars(self.det).items():  # scoring state set by prepare_scoring (e.g. LFL's fixed z)
-            if k.startswith("_score"):
-                setattr(self.clone, k, v)
-        return self.clone.score_batch(x)
+    def _batch(self, x: Tensor) -> dict[str, Tensor]:
+        return self.det.score_batch(x)
 
     def __call__(self, x: Tensor) -> dict[str, Tensor]:
         """Score one float batch (N, C, H, W) in [0, 1]."""
-        return self._call(x)
+        with self.det.running_on(self.nets):
+            return self._batch(x)

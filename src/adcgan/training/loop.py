@@ -71,6 +71,19 @@ def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path
             f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {step}{kept}")
 
 
+def _record_epoch(det: "BaseDetector", epoch: int, n_data: int, secs: float,
+                  means: dict[str, float]) -> dict[str, Any]:
+    """Add one finished epoch to ``det.train_info`` and return its history record."""
+    cfg = det.config
+    n_img = (n_data // cfg.batch_size) * cfg.batch_size  # the loop drops the last partial batch
+    info = det.train_info
+    info["epochs_done"] = epoch + 1
+    info["images_seen"] = info.get("images_seen", 0) + n_img
+    info["train_seconds"] = info.get("train_seconds", 0.0) + secs
+    return {"epoch": epoch + 1, "phase": "warm-up" if epoch < cfg.warmup_epochs else "train",
+            "seconds": round(secs, 3), "images_per_s": round(n_img / max(secs, 1e-9), 2), **means}
+
+
 def _run_epoch(det: "BaseDetector", data: torch.Tensor, epoch: int, gen: torch.Generator,
                run_dir: Path | None, progress: bool) -> dict[str, float]:
     bs = det.config.batch_size
@@ -123,13 +136,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
         det.on_epoch_start(epoch, data)
         t0 = time.perf_counter()
         means = _run_epoch(det, data, epoch, gen, run_dir, progress)
-        secs = time.perf_counter() - t0
-        n_img = (len(data) // cfg.batch_size) * cfg.batch_size
-        det.train_info["epochs_done"] = epoch + 1
-        det.train_info["images_seen"] = det.train_info.get("images_seen", 0) + n_img
-        det.train_info["train_seconds"] = det.train_info.get("train_seconds", 0.0) + secs
-        rec = {"epoch": epoch + 1, "phase": "warm-up" if epoch < cfg.warmup_epochs else "train",
-               "seconds": round(secs, 3), "images_per_s": round(n_img / max(secs, 1e-9), 2), **means}
+        rec = _record_epoch(det, epoch, len(data), time.perf_counter() - t0, means)
         history.append(rec)
         if run_dir is not None:
             with open(run_dir / HISTORY_NAME, "a", encoding="utf-8") as f:

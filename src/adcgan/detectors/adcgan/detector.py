@@ -176,8 +176,8 @@ class ADCGAN(BaseDetector):
                                          c.batch_size, c.seed, self.device, c.channels_last)
             self.train_info["bn_recalibration_batches"] = used
         if c.knn_k > 0:
-            self._score_bank = self._feature_bank(data)
-            self.train_info["knn_bank_images"] = len(self._score_bank)
+            self.scoring_state["bank"] = self._feature_bank(data)
+            self.train_info["knn_bank_images"] = len(self.scoring_state["bank"])
 
     def _bn_forward(self, x: Tensor) -> None:
         """The training-time forward passes: E, G(E(x)), critic on real/recon, G(z), critic on G(z);
@@ -204,13 +204,13 @@ class ADCGAN(BaseDetector):
 
     def extra_state(self) -> dict[str, Tensor]:
         """The KNN bank, when there is one."""
-        bank = getattr(self, "_score_bank", None)
+        bank = self.scoring_state.get("bank")
         return {"knn_bank": bank} if bank is not None else {}
 
     def load_extra_state(self, state: dict[str, Tensor]) -> None:
         """Restore the KNN bank."""
         if "knn_bank" in state:
-            self._score_bank = state["knn_bank"]
+            self.scoring_state["bank"] = state["knn_bank"]
 
     # ---- scoring -----------------------------------------------------------------------------
     def prepare_scoring(self) -> None:
@@ -218,10 +218,10 @@ class ADCGAN(BaseDetector):
         gen = torch.Generator().manual_seed(self.config.score_seed)
         z = torch.randn(self.config.lfl_draws, self.config.z_dim, 1, 1, generator=gen).to(self.device)
         with torch.no_grad():
-            self._score_z = z
-            self._score_ez = self.nets["E"](self.generate(z))
+            ez = self.nets["E"](self.generate(z))
+            self.scoring_state.update(z=z, ez=ez)
             if self.config.lfl_form == "cycle":
-                self._score_cycle_ref = self.nets["Dz"](z, self._score_ez).mean()
+                self.scoring_state["cycle_ref"] = self.nets["Dz"](z, ez).mean()
 
     def score_batch(self, x: Tensor) -> dict[str, Tensor]:
         """Components and NS (Eq. 4) per image (N,); averaged over x and its mirror with ``flip_average``."""
@@ -246,7 +246,7 @@ class ADCGAN(BaseDetector):
                  "LFE": (e - e_rec).abs().flatten(1).mean(1), "LFL": self._lfl_any(e, e_rec)}
         comps["score"] = L.normality_score(comps["LGR"], comps["LGD"], comps["LFE"], comps["LFL"], c.lam, c.rho)
         if c.knn_k > 0:
-            comps["KNN"] = P.knn_distance(P.normalize_features(glob), self._score_bank, c.knn_k)
+            comps["KNN"] = P.knn_distance(P.normalize_features(glob), self.scoring_state["bank"], c.knn_k)
         if c.rotation_weight > 0:
             comps["ROT"] = P.rotation_nll(n["D"], x)
         return comps
@@ -255,12 +255,12 @@ class ADCGAN(BaseDetector):
         if self.config.official:
             return self._lfl_official(e, e_rec)
         if self.config.lfl_form == "cycle":  # x's latent cycle pair against the fixed draws' mean
-            return (self._score_cycle_ref - self.nets["Dz"](e, e_rec)).abs()
+            return (self.scoring_state["cycle_ref"] - self.nets["Dz"](e, e_rec)).abs()
         return self._lfl(e)
 
     def _lfl(self, e: Tensor) -> Tensor:
         """LFL(z) = |Dz(E(G(z)), z) - Dz(E(x), E(G(z)))| (Eq. 5), mean over the K fixed draws."""
-        dz, z, ez = self.nets["Dz"], self._score_z, self._score_ez
+        dz, z, ez = self.nets["Dz"], self.scoring_state["z"], self.scoring_state["ez"]
         k, n = len(z), len(e)
         ref = dz(ez, z)                                                      # (K,)
         pairs = dz(e.repeat_interleave(k, 0), ez.repeat(n, 1, 1, 1)).view(n, k)
@@ -269,5 +269,5 @@ class ADCGAN(BaseDetector):
     def _lfl_official(self, e: Tensor, e_rec: Tensor) -> Tensor:
         """Released code: |Dz(E(G(E(x)))) - Dz(E(x))| + |Dz(z) - Dz(E(G(E(x))))|, mean over K draws."""
         dz = self.nets["Dz"]
-        d_rec, d_e, d_z = dz.single(e_rec), dz.single(e), dz.single(self._score_z)
+        d_rec, d_e, d_z = dz.single(e_rec), dz.single(e), dz.single(self.scoring_state["z"])
         return (d_rec - d_e).abs() + (d_z[None, :] - d_rec[:, None]).abs().mean(1)

@@ -9,7 +9,8 @@ final weights and no gradient, removes that gap without changing any weight.
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -38,23 +39,29 @@ def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor, forward: Callab
     n = min(n_batches, len(data) // batch_size)
     if not bns or n <= 0:
         return 0
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    with _cumulative_statistics(module, bns, seed), torch.no_grad():
+        for i in range(n):
+            forward(to_float(data[perm[i * batch_size:(i + 1) * batch_size]].to(device), channels_last))
+    return n
+
+
+@contextmanager
+def _cumulative_statistics(module: nn.Module, bns: list[nn.Module], seed: int) -> Iterator[None]:
+    """Reset ``bns``' running stats to a cumulative average in train mode, the global RNG seeded;
+    restores the momenta, the mode and the RNG state afterwards."""
     momenta = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average = exact mean over the batches
     was_training = module.training
     module.train(True)
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(data), generator=gen)
     rng_state = torch.get_rng_state()
     torch.manual_seed(seed)
     try:
-        with torch.no_grad():
-            for i in range(n):
-                forward(to_float(data[perm[i * batch_size:(i + 1) * batch_size]].to(device), channels_last))
+        yield
     finally:
         torch.set_rng_state(rng_state)
         for m, mom in zip(bns, momenta):
             m.momentum = mom
         module.train(was_training)
-    return n

@@ -1,4 +1,4 @@
-"""Structure checks: no import cycles inside the ``adcgan`` package."""
+"""Structure checks: no import cycles inside the ``adcgan`` package; files and functions stay small."""
 from __future__ import annotations
 
 import ast
@@ -161,3 +161,22 @@ def test_defaults_come_from_one_place() -> None:
         "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0, "gpus_per_run": 0.0,
         "test_set": "standard", "preprocess": "paper"}
     assert paper_epochs("all-vs-one") == (35, 15) and paper_epochs("one-vs-all") == (15, 5)
+
+
+MAX_FILE_LINES = 300
+MAX_FUNCTION_LINES = 40  # def line to last line, docstring included
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """The house rule of issue 10: package files <= 300 lines, functions <= 40 lines."""
+    too_long = []
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_FILE_LINES:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.name}:{node.lineno} {node.name}: {n} lines")
+    assert not too_long, "over the size limits: " + "; ".join(too_long)

@@ -71,6 +71,16 @@ def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path
             f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {step}{kept}")
 
 
+def _start_epoch(det: "BaseDetector", run_dir: Path | None, resume: bool, gen: torch.Generator) -> int:
+    """0, or the epoch after the one saved in ``run_dir`` when resuming (restores ``det`` and ``gen``)."""
+    if run_dir is None:
+        return 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume and (run_dir / CHECKPOINT_NAME).exists():
+        return _load_checkpoint(det, run_dir, gen)
+    return 0
+
+
 def _record_epoch(det: "BaseDetector", epoch: int, n_data: int, secs: float,
                   means: dict[str, float]) -> dict[str, Any]:
     """Add one finished epoch to ``det.train_info`` and return its history record."""
@@ -121,14 +131,10 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
         The per-epoch history records (also appended to ``history.jsonl``).
     """
     cfg = det.config
-    gen = torch.Generator().manual_seed(cfg.seed)
-    start = 0
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (run_dir / CHECKPOINT_NAME).exists():
-            start = _load_checkpoint(det, run_dir, gen)
     if len(data) < cfg.batch_size:
         raise ValueError(f"need at least batch_size={cfg.batch_size} training images, got {len(data)}")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    start = _start_epoch(det, run_dir, resume, gen)
     history = []
     total = cfg.warmup_epochs + cfg.epochs
     for epoch in range(start, total):

@@ -1,7 +1,11 @@
 """Training and scoring throughput (images/s) of each detector and geometry on this machine.
 
-Prints one line per (detector, geometry): train images/s over timed steps of batch 32
-(after warm-up steps) and score images/s in batches of 256 under no_grad/eval.
+Prints the machine (CPU model, ISA flags, threads, GPU), the fp32 GEMM rate measured in the same
+run (before and after the timings), then one line per (detector, geometry): train images/s over
+timed steps of batch 32 (after warm-up steps) on the fast path and on the plain eager path
+(``fast_training=False``, the reference measured side by side in alternating rounds), score images/s in batches of 256,
+the FLOPs per trained and per scored image (``torch.utils.flop_counter``), and each rate as a
+fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
 
     python bench/speed.py                       # AD-CGAN, all geometries, 2 threads
     python bench/speed.py --geometries 28 --threads 2 --channels-last
@@ -16,6 +20,7 @@ import time
 
 import torch
 
+from adcgan.bench.machine import ceiling_fraction, count_flops, gemm_flops_per_s, machine_info
 from adcgan.registry import create_detector, list_detectors
 
 GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
@@ -26,19 +31,25 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_train(det, geometry, steps: int, warmup: int) -> float:
-    """Images/s of ``det.train_step`` on random batches (main phase, not AE warm-up)."""
+def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -> list[float]:
+    """Median images/s of ``det.train_step`` (main phase, random batch) for each detector in ``dets``,
+    timed in alternating rounds of ``steps`` steps so that drift of a shared machine hits all alike."""
     h, w, c = geometry
-    x = torch.rand(det.config.batch_size, c, h, w, device=det.device)
-    det.set_train(True)
-    for _ in range(warmup):
-        det.train_step(x, epoch=det.config.warmup_epochs)
-    _sync(det.device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        det.train_step(x, epoch=det.config.warmup_epochs)
-    _sync(det.device)
-    return steps * len(x) / (time.perf_counter() - t0)
+    xs = [torch.rand(d.config.batch_size, c, h, w, device=d.device) for d in dets]
+    for det, x in zip(dets, xs):
+        det.set_train(True)
+        for _ in range(warmup):
+            det.train_step(x, epoch=det.config.warmup_epochs)
+    rates: list[list[float]] = [[] for _ in dets]
+    for _ in range(rounds):
+        for i, (det, x) in enumerate(zip(dets, xs)):
+            _sync(det.device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                det.train_step(x, epoch=det.config.warmup_epochs)
+            _sync(det.device)
+            rates[i].append(steps * len(x) / (time.perf_counter() - t0))
+    return [statistics.median(r) for r in rates]
 
 
 def time_score(det, geometry, n: int, batch: int, repeats: int = 1) -> float:
@@ -74,6 +85,51 @@ def score_rates(det, geometry, args) -> dict[str, float]:
     return row
 
 
+def flops_per_image(det, geometry) -> tuple[float, float]:
+    """(FLOPs per trained image of one main-phase step, FLOPs per scored image)."""
+    h, w, c = geometry
+    bs = det.config.batch_size
+    x = torch.rand(bs, c, h, w, device=det.device)
+    det.set_train(True)
+    train = count_flops(lambda: det.train_step(x, epoch=det.config.warmup_epochs)) / bs
+    xs = torch.randint(0, 256, (bs, c, h, w), dtype=torch.uint8)
+    score = count_flops(lambda: det.score_samples(xs, batch_size=bs)) / bs
+    return train, score
+
+
+def measure(name: str, g: int, args, gemm: float) -> dict:
+    """One row: rates, FLOPs and fractions of the GEMM ceiling for detector ``name`` at geometry ``g``."""
+    geo = GEOMETRIES[g]
+    row = {"detector": name, "geometry": "x".join(map(str, geo)), "device": args.device, "threads": args.threads}
+    dets = []
+    for fast in (True, False):
+        dets.append(create_detector(name, device=args.device, batch_size=args.batch_size, warmup_epochs=0,
+                                    epochs=1, fast_training=fast))
+        dets[-1]._build(geo)
+    rates = time_train(dets, geo, args.steps, args.warmup_steps, args.rounds)
+    row["train_images_per_s"], row["train_plain_images_per_s"] = (round(r, 1) for r in rates)
+    row.update(score_rates(dets[0], geo, args))
+    ft, fs = flops_per_image(dets[0], geo)
+    row.update(train_mflop_per_image=round(ft / 1e6, 1), score_mflop_per_image=round(fs / 1e6, 1))
+    if ft > 0:
+        row["train_ceiling_images_per_s"], row["train_fraction"] = ceiling_fraction(row["train_images_per_s"], ft, gemm)
+        row["train_plain_fraction"] = ceiling_fraction(row["train_plain_images_per_s"], ft, gemm)[1]
+    if fs > 0:
+        row["score_ceiling_images_per_s"], row["score_fraction"] = ceiling_fraction(row["score_images_per_s"], fs, gemm)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def print_row(row: dict) -> None:
+    """One readable line, then the JSON row."""
+    pct = lambda k: f"{100 * row[k]:5.1f}%" if k in row else "  n/a"  # noqa: E731
+    print(f"{row['detector']:9s} {row['geometry']:9s} train {row['train_images_per_s']:8.1f} img/s "
+          f"({pct('train_fraction')} of ceiling; plain {row['train_plain_images_per_s']:.1f} = "
+          f"{pct('train_plain_fraction')}, fast/plain x{row['train_images_per_s'] / row['train_plain_images_per_s']:.2f})"
+          f"   score {row['score_images_per_s']:8.1f} img/s ({pct('score_fraction')})   "
+          f"{row['train_mflop_per_image']:.0f} / {row['score_mflop_per_image']:.0f} MFLOP per trained / scored image")
+    print(json.dumps(row))
+
+
 def main() -> None:
     """Parse flags, run, print a table and a JSON line per row."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,25 +144,26 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3, help="timed scoring passes (median reported)")
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
+    p.add_argument("--rounds", type=int, default=3, help="alternating timing rounds of fast and plain training")
+    p.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n fp32 GEMM that sets the ceiling")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"batch {args.batch_size}, {args.steps} timed steps")
-    for name in names:
-        for g in (int(v) for v in args.geometries.split(",")):
-            det = create_detector(name, device=args.device, batch_size=args.batch_size, warmup_epochs=0, epochs=1)
-            det._build(GEOMETRIES[g])
-            tr = time_train(det, GEOMETRIES[g], args.steps, args.warmup_steps)
-            row = {"detector": name, "geometry": "x".join(map(str, GEOMETRIES[g])), "device": args.device,
-                   "threads": args.threads, "train_images_per_s": round(tr, 1)}
-            row.update(score_rates(det, GEOMETRIES[g], args))
-            line = (f"{name:9s} {row['geometry']:9s} train {tr:8.1f} img/s   score {row['score_images_per_s']:8.1f}"
-                    " img/s" + "".join(f"   {k.removeprefix('score_').removesuffix('_images_per_s')} {v:8.1f}"
-                                       for k, v in row.items() if k.endswith("images_per_s")
-                                       and k not in ("train_images_per_s", "score_images_per_s")))
-            print(line)
-            print(json.dumps(row))
+    info = machine_info(args.device)
+    gemm_before = gemm_flops_per_s(args.gemm_size, device=args.device)
+    print(f"machine: {info['cpu']} | ISA {' '.join(info['isa']) or 'none found'} | {info['logical_cpus']} logical CPUs"
+          f" | torch {info['torch']}, {info['torch_threads']} threads" + (f" | GPU {info['gpu']}" if "gpu" in info else ""))
+    print(f"fp32 GEMM {args.gemm_size}^2: {gemm_before / 1e9:.1f} GFLOP/s; batch {args.batch_size}, "
+          f"{args.rounds} alternating rounds of {args.steps} timed steps")
+    rows = [measure(name, int(g), args, gemm_before) for name in names for g in args.geometries.split(",")]
+    gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)
+    for row in rows:
+        print_row(row)
+    print(json.dumps({"machine": info, "gemm_gflops_before": round(gemm_before / 1e9, 1),
+                      "gemm_gflops_after": round(gemm_after / 1e9, 1)}))
+    if abs(gemm_after - gemm_before) > 0.1 * gemm_before:
+        print(f"warning: the GEMM rate moved from {gemm_before / 1e9:.1f} to {gemm_after / 1e9:.1f} GFLOP/s during the "
+              "run (other load on the machine?): the fractions are uncertain by that much")
 
 
 if __name__ == "__main__":

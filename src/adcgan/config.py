@@ -35,6 +35,11 @@ class DetectorConfig:
         fast_scoring: Score on exact inference copies of the networks (spectral norm baked
             in, BatchNorm folded, faster equivalent layers: :mod:`adcgan.scoring.inference`); scores
             match the training modules to ~1e-6. ``False`` scores on the training modules.
+        fast_training: Train with exact, faster equivalents of slow kernels: a transposed convolution
+            on a 1x1 input as one matrix product (:class:`adcgan.nets.layers.GemmConvTranspose2d`),
+            single-slope PReLU as LeakyReLU kernels (:class:`adcgan.nets.layers.FastPReLU`) and the
+            fused Adam/AdamW kernel; the same computation up to float rounding (tests/test_fast_training.py).
+            ``False`` = plain PyTorch layers and optimisers.
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
         combine: How the total score is made from the components (:mod:`adcgan.calibration`):
@@ -59,6 +64,7 @@ class DetectorConfig:
     channels_last: bool = True
     compile_scoring: bool = False
     fast_scoring: bool = True
+    fast_training: bool = True
     combine: str = "raw"
     components: str = ""
     calibration_robust: bool = True

@@ -19,6 +19,7 @@ from adcgan.calibration import combine, fit_calibration, jsonable_calibration, p
 from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_metadata, detector_state, \
     load_model, read_checkpoint, write_checkpoint
+from adcgan.nets.layers import set_fast_layers
 from adcgan.scoring import InferenceScorer, reuse_freed_memory, select_scorer
 from adcgan.tensors import as_image_tensor, to_float
 from adcgan.training.loop import fit_loop
@@ -122,6 +123,7 @@ class BaseDetector:
         self._scorer_cache = None
         self.scoring_state = {}
         self.nets = nn.ModuleDict(self.build_nets()).to(self.device)
+        set_fast_layers(self.nets, self.config.fast_training)
         if self.config.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         self.optimizers = self.build_optimizers()

@@ -26,6 +26,7 @@ from adcgan.detectors.adcgan.config import ADCGANConfig
 from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.detectors.adcgan.precise_bn import recalibrate_batchnorm
 from adcgan.detectors.base import BaseDetector
+from adcgan.detectors.helpers import optimizer_options
 from adcgan.registry import register_detector
 from adcgan.tensors import to_float
 
@@ -55,11 +56,11 @@ class ADCGAN(BaseDetector):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """AdamW (betas 0.5, 0.999) for D, G, E; Adam with L2 decay for Dz (released code)."""
         c, n = self.config, self.nets
-        betas = (c.adam_beta1, 0.999)
-        return {"D": torch.optim.AdamW(n["D"].parameters(), c.lr, betas, weight_decay=c.wd_critic),
-                "G": torch.optim.AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen),
-                "E": torch.optim.AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc),
-                "Dz": torch.optim.Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz)}
+        betas, fused = (c.adam_beta1, 0.999), optimizer_options(c.fast_training, self.device)
+        return {"D": torch.optim.AdamW(n["D"].parameters(), c.lr, betas, weight_decay=c.wd_critic, **fused),
+                "G": torch.optim.AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen, **fused),
+                "E": torch.optim.AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc, **fused),
+                "Dz": torch.optim.Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz, **fused)}
 
     def active_components(self) -> tuple[str, ...]:
         """The four paper components, plus KNN (``knn_k > 0``) and ROT (``rotation_weight > 0``)."""

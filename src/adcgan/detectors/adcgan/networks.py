@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from adcgan.nets.layers import ConvSpec as C
-from adcgan.nets.layers import ResBlock, conv_stack, deconv_stack, sn
+from adcgan.nets.layers import FastPReLU, ResBlock, conv_stack, deconv_stack, sn
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ class Generator(nn.Module):
     def __init__(self, geometry: tuple[int, int, int], z_dim: int, official: bool = False) -> None:
         super().__init__()
         spec = arch_for(geometry)
-        self.stem = nn.Sequential(sn(nn.Conv2d(z_dim, 128, 3, 1, 1)), nn.PReLU(),
-                                  nn.Conv2d(128, 512, 3, 1, 1), nn.BatchNorm2d(512), nn.PReLU())
+        self.stem = nn.Sequential(sn(nn.Conv2d(z_dim, 128, 3, 1, 1)), FastPReLU(),
+                                  nn.Conv2d(128, 512, 3, 1, 1), nn.BatchNorm2d(512), FastPReLU())
         self.up = deconv_stack(512, spec.gen_up)
         self.res = ResBlock(128, official=official)
         self.post = deconv_stack(128, spec.gen_post)

@@ -1,0 +1,89 @@
+"""What a speed figure needs beside it: the machine, its measured fp32 GEMM rate, the work done.
+
+Absolute images/s do not carry over between CPUs (an AVX-512 Xeon and an AVX2 EPYC differ by
+2x), so ``bench/speed.py`` reports every rate also as a fraction of the ceiling implied by the
+fp32 matrix-product rate measured in the same process, with the same threads:
+
+    ceiling (images/s) = GEMM FLOP/s / FLOPs per image;   fraction = measured / ceiling.
+
+FLOPs are counted by ``torch.utils.flop_counter`` (convolutions, transposed convolutions and
+matrix products, forward and backward; element-wise work is not counted, so 100 % is an upper
+bound that a real step cannot reach).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "neon", "asimd")
+"""The instruction-set flags that decide oneDNN's fp32 kernels (reported when present)."""
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor block of ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def machine_info(device: str = "cpu") -> dict[str, Any]:
+    """CPU model, ISA flags, logical CPUs, torch threads and version, and the GPU when ``device`` is CUDA."""
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    out: dict[str, Any] = {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+                           "isa": [f for f in ISA_FLAGS if f in flags], "logical_cpus": os.cpu_count(),
+                           "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemm_flops_per_s(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Median fp32 FLOP/s of an ``n x n @ n x n`` product (2 n^3 FLOPs) over ``repeats`` timings.
+
+    One untimed product comes first (thread pool and kernel selection); the current torch thread
+    setting applies, so call it with the threads the measured work uses.
+    """
+    dev = torch.device(device)
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    torch.mm(a, b)
+    rates = []
+    for _ in range(repeats):
+        _sync(dev)
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        _sync(dev)
+        rates.append(2.0 * n ** 3 / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of the tensor operations ``fn()`` runs (forward and any backward inside it)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def ceiling_fraction(images_per_s: float, flops_per_image: float, flops_per_s: float) -> tuple[float, float]:
+    """``(ceiling images/s, measured / ceiling)`` for work of ``flops_per_image`` at ``flops_per_s``."""
+    if flops_per_image <= 0 or flops_per_s <= 0:
+        raise ValueError("flops_per_image and flops_per_s must be > 0")
+    ceiling = flops_per_s / flops_per_image
+    return ceiling, images_per_s / ceiling

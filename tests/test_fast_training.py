@@ -32,6 +32,17 @@ def test_gemm_deconv_matches_conv_transpose_on_a_1x1_input(bias):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_gemm_deconv_matches_on_channels_last_weights():
+    layer, plain, x = _plain_and_fast((16, 8, 4, 2, 0), (5, 16, 1, 1))
+    layer, plain = layer.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
+    y, y_ref = layer(x), plain(x)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y_ref)
+    for a, b in zip(torch.autograd.grad(y, [x, *layer.parameters()], g),
+                    torch.autograd.grad(y_ref, [x, *plain.parameters()], g)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_gemm_deconv_value_by_hand():
     """One input channel, one output channel, 2x2 kernel: output pixel (a, b) = x * W[a, b] + bias."""
     layer = GemmConvTranspose2d(1, 1, 2, 2, 0)

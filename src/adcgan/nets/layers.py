@@ -75,7 +75,11 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
             return super().forward(x, output_size)
         w = self.weight
         cin, cout, kh, kw = w.shape
-        y = (x.flatten(1) @ w.reshape(cin, cout * kh * kw)).view(len(x), cout, kh, kw)
+        if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
+            # (Cin, kh, kw, Cout) is this weight's storage order: no copy; the output is channels-last
+            y = (x.flatten(1) @ w.permute(0, 2, 3, 1).reshape(cin, -1)).view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
+        else:
+            y = (x.flatten(1) @ w.reshape(cin, cout * kh * kw)).view(len(x), cout, kh, kw)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
 

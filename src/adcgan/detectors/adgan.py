@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
+from adcgan.detectors.helpers import optimizer_options
 from adcgan.nets.baselines import ConvCritic, DCGenerator
 from adcgan.registry import register_detector
 
@@ -102,7 +103,9 @@ class ADGAN(BaseDetector):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Adam(lr, (beta1, 0.999)) for G and D."""
         betas = (self.config.beta1, 0.999)
-        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas) for k in ("G", "D")}
+        opts = optimizer_options(self.config.fast_training, self.device)
+        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas, **opts)
+                for k in ("G", "D")}
 
     def train_step(self, x: Tensor, epoch: int) -> dict[str, float]:
         """One D step then one non-saturating G step on the same fakes. x: (N, C, H, W) in [0, 1]."""

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
-from adcgan.detectors.helpers import bce_to_constant
+from adcgan.detectors.helpers import bce_to_constant, optimizer_options
 from adcgan.nets.baselines import ConvCritic, ConvEncoder, DCGenerator, frozen_bn_stats
 from adcgan.registry import register_detector
 
@@ -58,7 +58,9 @@ class AEGAN(BaseDetector):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Adam(lr, (beta1, 0.999)) for E, G and D."""
         betas = (self.config.beta1, 0.999)
-        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas) for k in ("E", "G", "D")}
+        opts = optimizer_options(self.config.fast_training, self.device)
+        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas, **opts)
+                for k in ("E", "G", "D")}
 
     def _step(self, loss: Tensor, names: tuple[str, ...]) -> None:
         for k in names:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
-from adcgan.detectors.helpers import bce_to_constant
+from adcgan.detectors.helpers import bce_to_constant, optimizer_options
 from adcgan.nets.baseline_alad import DiscriminatorXX, DiscriminatorXZ, DiscriminatorZZ, EMACopies
 from adcgan.nets.baselines import ConvEncoder, DCGenerator
 from adcgan.registry import register_detector
@@ -60,7 +60,8 @@ class ALAD(BaseDetector):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One Adam (lr, beta1) per trained network (not the EMA copies)."""
         betas = (self.config.beta1, 0.999)
-        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas)
+        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas,
+                                    **optimizer_options(self.config.fast_training, self.device))
                 for k in ("E", "G", "Dxz", "Dxx", "Dzz")}
 
     def _disc_losses(self, x: Tensor, z: Tensor) -> dict[str, Tensor]:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
+from adcgan.detectors.helpers import optimizer_options
 from adcgan.nets.baseline_svdd import Center, SVDDDecoder, SVDDNet, gcn_l1
 from adcgan.registry import register_detector
 from adcgan.tensors import to_float
@@ -52,8 +53,10 @@ class DeepSVDD(BaseDetector):
         """``ae``: phi + decoder (pre-training); ``svdd``: phi (one-class phase)."""
         cfg = self.config
         ae_params = list(self.nets["phi"].parameters()) + list(self.nets["decoder"].parameters())
-        return {"ae": torch.optim.Adam(ae_params, lr=cfg.lr, weight_decay=cfg.ae_weight_decay),
-                "svdd": torch.optim.Adam(self.nets["phi"].parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)}
+        fused = optimizer_options(cfg.fast_training, self.device)
+        return {"ae": torch.optim.Adam(ae_params, lr=cfg.lr, weight_decay=cfg.ae_weight_decay, **fused),
+                "svdd": torch.optim.Adam(self.nets["phi"].parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                         **fused)}
 
     def _prep(self, x: Tensor) -> Tensor:
         return gcn_l1(x) if self.config.gcn else x

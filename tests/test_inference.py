@@ -174,3 +174,32 @@ def test_reuse_freed_memory_avoids_page_faults():
     out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True).stdout
     plain, reused = map(int, out.split())
     assert plain > 5 * 16_000 and reused < plain / 10   # 16,384 4-KiB pages per 64 MiB
+
+
+def test_running_on_switches_networks_and_state_and_restores_them_after_an_error():
+    det = ADCGAN(batch_size=8, epochs=1, warmup_epochs=0)
+    det._build((28, 28, 1))
+    nets, state = det.nets, det.scoring_state
+    other, other_state = nn.ModuleDict({"E": nn.Identity()}), {"z": torch.zeros(1)}
+    with det.running_on(other, other_state):
+        assert det.nets is other and det.scoring_state is other_state
+    assert det.nets is nets and det.scoring_state is state
+    with pytest.raises(RuntimeError, match="inside"):
+        with det.running_on(other):
+            assert det.nets is other and det.scoring_state is state  # state kept when not given
+            raise RuntimeError("inside")
+    assert det.nets is nets
+
+
+def test_inference_scorer_reads_the_detectors_scoring_state_without_copying_it():
+    det = ADCGAN(batch_size=8, epochs=1, warmup_epochs=0)
+    det._build((28, 28, 1))
+    det.set_train(False)
+    det.prepare_scoring()
+    x = torch.rand(4, 1, 28, 28)
+    scorer = det._scorer(4)
+    with torch.no_grad():
+        before = scorer(x)["LFL"]
+        det.scoring_state["ez"] = det.scoring_state["ez"] + 1.0  # the scorer sees the change at once
+        after = scorer(x)["LFL"]
+    assert det.nets is not scorer.nets and not torch.allclose(before, after)

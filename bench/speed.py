@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import torch
@@ -155,10 +156,11 @@ def main() -> None:
           f" | torch {info['torch']}, {info['torch_threads']} threads" + (f" | GPU {info['gpu']}" if "gpu" in info else ""))
     print(f"fp32 GEMM {args.gemm_size}^2: {gemm_before / 1e9:.1f} GFLOP/s; batch {args.batch_size}, "
           f"{args.rounds} alternating rounds of {args.steps} timed steps")
-    rows = [measure(name, int(g), args, gemm_before) for name in names for g in args.geometries.split(",")]
+    for name in names:
+        for g in args.geometries.split(","):
+            print_row(measure(name, int(g), args, gemm_before))  # each row as soon as it is measured
+            sys.stdout.flush()
     gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)
-    for row in rows:
-        print_row(row)
     print(json.dumps({"machine": info, "gemm_gflops_before": round(gemm_before / 1e9, 1),
                       "gemm_gflops_after": round(gemm_after / 1e9, 1)}))
     if abs(gemm_after - gemm_before) > 0.1 * gemm_before:

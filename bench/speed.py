@@ -21,15 +21,10 @@ import time
 
 import torch
 
-from adcgan.bench.machine import ceiling_fraction, count_flops, gemm_flops_per_s, machine_info
+from adcgan.bench.machine import ceiling_fraction, count_flops, gemm_flops_per_s, machine_info, sync
 from adcgan.registry import create_detector, list_detectors
 
 GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
-
-
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -> list[float]:
@@ -44,11 +39,11 @@ def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -
     rates: list[list[float]] = [[] for _ in dets]
     for _ in range(rounds):
         for i, (det, x) in enumerate(zip(dets, xs)):
-            _sync(det.device)
+            sync(det.device)
             t0 = time.perf_counter()
             for _ in range(steps):
                 det.train_step(x, epoch=det.config.warmup_epochs)
-            _sync(det.device)
+            sync(det.device)
             rates[i].append(steps * len(x) / (time.perf_counter() - t0))
     return [statistics.median(r) for r in rates]
 
@@ -60,10 +55,10 @@ def time_score(det, geometry, n: int, batch: int, repeats: int = 1) -> float:
     det.score_samples(x[:batch], batch_size=batch)  # warm-up (builds the inference copies)
     rates = []
     for _ in range(repeats):
-        _sync(det.device)
+        sync(det.device)
         t0 = time.perf_counter()
         det.score_samples(x, batch_size=batch)
-        _sync(det.device)
+        sync(det.device)
         rates.append(n / (time.perf_counter() - t0))
     return statistics.median(rates)
 

@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -28,7 +29,7 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile",
 def _cpuinfo() -> dict[str, str]:
     """The first processor block of ``/proc/cpuinfo`` (empty where there is none)."""
     try:
-        text = open("/proc/cpuinfo", encoding="utf-8").read()
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         return {}
     fields: dict[str, str] = {}
@@ -50,7 +51,8 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     return out
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for queued CUDA work on ``device`` (no-op on CPU), so that a timer reads finished work."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -66,10 +68,10 @@ def gemm_flops_per_s(n: int = 2048, repeats: int = 5, device: str = "cpu") -> fl
     torch.mm(a, b)
     rates = []
     for _ in range(repeats):
-        _sync(dev)
+        sync(dev)
         t0 = time.perf_counter()
         torch.mm(a, b)
-        _sync(dev)
+        sync(dev)
         rates.append(2.0 * n ** 3 / (time.perf_counter() - t0))
     return statistics.median(rates)
 

@@ -73,14 +73,33 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
                 and self.padding == (0, 0) and self.output_padding == (0, 0) and self.groups == 1
                 and self.dilation == (1, 1)):
             return super().forward(x, output_size)
-        w = self.weight
-        cin, cout, kh, kw = w.shape
-        if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
-            # (Cin, kh, kw, Cout) is this weight's storage order: no copy; the output is channels-last
-            y = (x.flatten(1) @ w.permute(0, 2, 3, 1).reshape(cin, -1)).view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
-        else:
-            y = (x.flatten(1) @ w.reshape(cin, cout * kh * kw)).view(len(x), cout, kh, kw)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+        return point_conv_transpose(x, self.weight, self.bias)
+
+
+def point_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A transposed convolution (padding 0, groups 1, dilation 1) of a 1x1 input as one matrix product.
+
+    Output pixel (a, b) is ``x @ W[:, :, a, b] + bias``. The product reads the weight in its storage
+    order, so neither layout is copied: a contiguous weight (Cin, Cout, kh, kw) gives a contiguous
+    output, a channels-last one (stored as Cin, kh, kw, Cout) a channels-last output.
+
+    Args:
+        x: (N, Cin, 1, 1).
+        weight: (Cin, Cout, kh, kw).
+        bias: (Cout,) or ``None``.
+
+    Returns:
+        (N, Cout, kh, kw).
+    """
+    cin, cout, kh, kw = weight.shape
+    flat = x.flatten(1)
+    if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        w2 = weight.permute(0, 2, 3, 1).reshape(cin, -1)                 # (Cin, kh*kw*Cout), no copy
+        y = flat @ w2 if bias is None else torch.addmm(bias.repeat(kh * kw), flat, w2)
+        return y.view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
+    w2 = weight.reshape(cin, -1)                                          # (Cin, Cout*kh*kw), no copy
+    y = flat @ w2 if bias is None else torch.addmm(bias.repeat_interleave(kh * kw), flat, w2)
+    return y.view(len(x), cout, kh, kw)
 
 
 class _SingleSlopePReLU(torch.autograd.Function):

@@ -21,10 +21,13 @@ import time
 
 import torch
 
-from adcgan.bench.machine import ceiling_fraction, count_flops, gemm_flops_per_s, machine_info, sync
+from adcgan.bench.machine import (ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s, machine_info,
+                                  sync)
 from adcgan.registry import create_detector, list_detectors
 
 GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
+# detectors that optimise per image at test time: (scored images, batch) instead of the flags' values
+TEST_TIME_SEARCH = {"adgan": (64, 16)}
 
 
 def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -> list[float]:
@@ -63,9 +66,17 @@ def time_score(det, geometry, n: int, batch: int, repeats: int = 1) -> float:
     return statistics.median(rates)
 
 
+def search_state_bytes(det) -> float:
+    """Bytes the test-time search's optimiser streams per scored image (fp32): every restart's k
+    Adam steps read weights, gradients and both moments of its own copy of G and write three back."""
+    numel = sum(w.numel() for w in det.nets["G"].parameters())
+    return det.config.n_seed * det.config.k_steps * 7 * 4 * numel
+
+
 def score_rates(det, geometry, args) -> dict[str, float]:
     """Scoring images/s: default path, reference (training modules) and, with --compile, compiled."""
-    g, n, b, r = geometry, args.score_images, args.score_batch, args.repeats
+    n, b = TEST_TIME_SEARCH.get(det.name, (args.score_images, args.score_batch))
+    g, r = geometry, args.repeats
     row = {"score_images_per_s": round(time_score(det, g, n, b, r), 1)}
     if det.inference_scoring:
         det.config.fast_scoring = False
@@ -105,6 +116,10 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
     rates = time_train(dets, geo, args.steps, args.warmup_steps, args.rounds)
     row["train_images_per_s"], row["train_plain_images_per_s"] = (round(r, 1) for r in rates)
     row.update(score_rates(dets[0], geo, args))
+    if name in TEST_TIME_SEARCH:  # memory-bound: the optimiser's stream sets the other ceiling
+        row["search_state_mb_per_image"] = round(search_state_bytes(dets[0]) / 1e6, 1)
+        row["score_memory_ceiling_images_per_s"], row["score_memory_fraction"] = ceiling_fraction(
+            row["score_images_per_s"], search_state_bytes(dets[0]), args.copy_rate)
     ft, fs = flops_per_image(dets[0], geo)
     row.update(train_mflop_per_image=round(ft / 1e6, 1), score_mflop_per_image=round(fs / 1e6, 1))
     if ft > 0:
@@ -122,7 +137,9 @@ def print_row(row: dict) -> None:
           f"({pct('train_fraction')} of ceiling; plain {row['train_plain_images_per_s']:.1f} = "
           f"{pct('train_plain_fraction')}, fast/plain x{row['train_images_per_s'] / row['train_plain_images_per_s']:.2f})"
           f"   score {row['score_images_per_s']:8.1f} img/s ({pct('score_fraction')})   "
-          f"{row['train_mflop_per_image']:.0f} / {row['score_mflop_per_image']:.0f} MFLOP per trained / scored image")
+          f"{row['train_mflop_per_image']:.0f} / {row['score_mflop_per_image']:.0f} MFLOP per trained / scored image"
+          + (f"; search streams {row['search_state_mb_per_image']:.0f} MB/image = {pct('score_memory_fraction')} "
+             "of the memory-copy ceiling" if "score_memory_fraction" in row else ""))
     print(json.dumps(row))
 
 
@@ -147,16 +164,18 @@ def main() -> None:
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
     info = machine_info(args.device)
     gemm_before = gemm_flops_per_s(args.gemm_size, device=args.device)
+    args.copy_rate = copy_bytes_per_s(device=args.device)
     print(f"machine: {info['cpu']} | ISA {' '.join(info['isa']) or 'none found'} | {info['logical_cpus']} logical CPUs"
           f" | torch {info['torch']}, {info['torch_threads']} threads" + (f" | GPU {info['gpu']}" if "gpu" in info else ""))
     print(f"fp32 GEMM {args.gemm_size}^2: {gemm_before / 1e9:.1f} GFLOP/s; batch {args.batch_size}, "
-          f"{args.rounds} alternating rounds of {args.steps} timed steps")
+          f"{args.rounds} alternating rounds of {args.steps} timed steps; memory copy {args.copy_rate / 1e9:.1f} GB/s")
     for name in names:
         for g in args.geometries.split(","):
             print_row(measure(name, int(g), args, gemm_before))  # each row as soon as it is measured
             sys.stdout.flush()
     gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)
-    print(json.dumps({"machine": info, "gemm_gflops_before": round(gemm_before / 1e9, 1),
+    print(json.dumps({"machine": info, "copy_gb_per_s": round(args.copy_rate / 1e9, 1),
+                      "gemm_gflops_before": round(gemm_before / 1e9, 1),
                       "gemm_gflops_after": round(gemm_after / 1e9, 1)}))
     if abs(gemm_after - gemm_before) > 0.1 * gemm_before:
         print(f"warning: the GEMM rate moved from {gemm_before / 1e9:.1f} to {gemm_after / 1e9:.1f} GFLOP/s during the "

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from adcgan.detectors.base import BaseDetector
+from adcgan.nets.stacked import stacked_parameters
 from adcgan.registry import create_detector, get_detector_class, list_detectors
 from conftest import FMNIST_DIR, need
 
@@ -219,7 +220,7 @@ def test_stacked_generator_forward_matches_module():
     det._build((32, 32, 3))
     g = det.nets["G"].eval()
     z = torch.randn(5, det.config.z_dim)
-    params = {k: p.detach().unsqueeze(0).repeat(5, *([1] * p.dim())) for k, p in g.named_parameters()}
+    params = {k: p.unsqueeze(0).repeat(5, *([1] * p.dim())) for k, p in stacked_parameters(g).items()}
     with torch.no_grad():
         torch.testing.assert_close(g.forward_stacked(params, z), g(z), rtol=1e-5, atol=1e-6)
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from adcgan.bench.machine import ceiling_fraction, count_flops, gemm_flops_per_s, machine_info
+from adcgan.bench.machine import ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s, machine_info
 
 
 def test_count_flops_of_a_linear_layer_by_hand():
@@ -31,6 +31,7 @@ def test_ceiling_fraction_by_hand():
 def test_gemm_rate_and_machine_info_are_real_measurements():
     rate = gemm_flops_per_s(128, repeats=3)
     assert 1e7 < rate < 1e15  # between a slow phone and a rack of GPUs
+    assert 1e8 < copy_bytes_per_s(16, repeats=3) < 1e14  # 0.1 GB/s .. 100 TB/s
     info = machine_info()
     assert info["logical_cpus"] >= 1 and info["torch_threads"] >= 1 and isinstance(info["isa"], list)
     assert info["cpu"]

@@ -76,6 +76,26 @@ def gemm_flops_per_s(n: int = 2048, repeats: int = 5, device: str = "cpu") -> fl
     return statistics.median(rates)
 
 
+def copy_bytes_per_s(megabytes: int = 256, repeats: int = 5, device: str = "cpu") -> float:
+    """Median memory rate (bytes read + written per second) of copying one fp32 buffer into another.
+
+    The buffers (``megabytes`` each) are far larger than the caches on most machines, so this is
+    the rate a kernel that streams over large arrays (an optimiser step) can reach at best.
+    """
+    dev = torch.device(device)
+    n = megabytes * 2 ** 20 // 4
+    src, dst = torch.ones(n, device=dev), torch.zeros(n, device=dev)
+    dst.copy_(src)
+    rates = []
+    for _ in range(repeats):
+        sync(dev)
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        sync(dev)
+        rates.append(2.0 * 4 * n / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
 def count_flops(fn: Callable[[], Any]) -> int:
     """FLOPs of the tensor operations ``fn()`` runs (forward and any backward inside it)."""
     with FlopCounterMode(display=False) as counter:

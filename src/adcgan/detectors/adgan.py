@@ -8,8 +8,9 @@ Adam steps jointly on z_j (lr gamma) and theta_j (lr gamma_theta) minimising
 
 Every (image, restart) pair is an independent problem with its own copy of theta:
 the copies are stacked along a leading axis, :meth:`DCGenerator.forward_stacked`
-runs G with per-problem weights (grouped convolutions), autograd of the summed losses
-gives every copy its own gradient, and one elementwise Adam updates all copies.
+runs G with per-problem weights (every layer one batched GEMM, :mod:`adcgan.nets.stacked`),
+autograd of the summed losses gives every copy its own gradient, and one fused Adam
+kernel updates all copies.
 theta_0 is never modified, so a score never depends on which images were scored
 before, and the restart seeds z_1..z_n are the same fixed draw for every image, so
 scores do not depend on batch size or order.
@@ -21,12 +22,14 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch.optim.adam import adam as adam_step
 from torch import Tensor, nn
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.helpers import optimizer_options
 from adcgan.nets.baselines import ConvCritic, DCGenerator
+from adcgan.nets.stacked import stacked_parameters
 from adcgan.registry import register_detector
 
 
@@ -42,48 +45,51 @@ class ADGANConfig(DetectorConfig):
     k_steps: int = config_field(5, "Adam steps per restart")
     gamma: float = config_field(0.25, "Adam learning rate on z at test time")
     gamma_theta: float = config_field(5e-5, "Adam learning rate on the generator weights at test time")
-    chunk_elements: int = config_field(32_000_000, "max (problems x parameters) held at once while scoring")
+    chunk_elements: int = config_field(8_000_000, "max (problems x parameters) held at once while scoring")
 
 
 class _StackedAdam:
     """Adam (default betas, eps 1e-8) on P stacked copies of some tensors; buffers reused across chunks.
 
     Row ``p`` of every buffer belongs to problem ``p``; Adam is elementwise, so this is exactly
-    P independent optimisers. The update is ``w -= lr * m_hat / (sqrt(v_hat) + eps)``.
+    P independent optimisers. A step is torch's fused Adam kernel (``torch.optim.adam.adam(...,
+    fused=True)``): one pass over weights, gradients and moments instead of six element-wise ops,
+    which is what bounds the search (the P weight copies stream through memory every step).
     """
 
     def __init__(self, like: list[Tensor], capacity: int, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
-        self.lr, self.betas, self.eps, self.t, self.p = lr, betas, eps, 0, capacity
+        self.lr, self.betas, self.eps, self.p, self.capacity = lr, betas, eps, capacity, capacity
         new = [torch.empty(capacity, *w.shape, dtype=w.dtype, device=w.device) for w in like]
-        self.w, self.m, self.v, self.tmp = new, [torch.empty_like(b) for b in new], \
-            [torch.empty_like(b) for b in new], [torch.empty_like(b) for b in new]
+        self.w, self.m, self.v, self.g = new, *([torch.empty_like(b) for b in new] for _ in range(3))
+        self.steps = [torch.zeros((), dtype=torch.float32, device=b.device) for b in new]
 
     def views(self) -> list[Tensor]:
         """The current weights of the active problems, each (P, *shape)."""
         return [b[:self.p] for b in self.w]
 
+    def grad_views(self) -> list[Tensor]:
+        """Gradient buffers of the active problems (P, *shape), reused by every step and chunk."""
+        return [b[:self.p] for b in self.g]
+
     @torch.no_grad()
     def reset(self, init: list[Tensor], p: int, stacked: bool = False) -> None:
         """Start ``p`` problems from ``init`` (shared tensors, or already (p, ...) when ``stacked``)."""
-        self.t, self.p = 0, p
-        for b, m, v, w0 in zip(self.w, self.m, self.v, init):
+        self.p = p
+        for b, m, v, t, w0 in zip(self.w, self.m, self.v, self.steps, init):
             b[:p].copy_(w0 if stacked else w0.unsqueeze(0).expand_as(b[:p]))
             m[:p].zero_()
             v[:p].zero_()
+            t.zero_()
 
     @torch.no_grad()
     def step(self, grads: list[Tensor]) -> None:
         """One Adam step of every active problem with its own gradient rows."""
-        b1, b2 = self.betas
-        self.t += 1
-        bc1, bc2_sqrt = 1 - b1 ** self.t, (1 - b2 ** self.t) ** 0.5
-        for w, m, v, tmp, g in zip(self.w, self.m, self.v, self.tmp, grads):
-            p = self.p
-            m[:p].lerp_(g, 1 - b1)
-            v[:p].mul_(b2).addcmul_(g, g, value=1 - b2)
-            torch.sqrt(v[:p], out=tmp[:p]).add_(self.eps * bc2_sqrt)
-            w[:p].addcdiv_(m[:p], tmp[:p], value=-self.lr * bc2_sqrt / bc1)
+        p = self.p
+        adam_step([w[:p] for w in self.w], [g.contiguous() for g in grads], [m[:p] for m in self.m],
+                              [v[:p] for v in self.v], [], self.steps, fused=True, amsgrad=False,
+                              beta1=self.betas[0], beta2=self.betas[1], lr=self.lr, weight_decay=0.0,
+                              eps=self.eps, maximize=False)
 
 
 @register_detector
@@ -134,9 +140,9 @@ class ADGAN(BaseDetector):
         gen = torch.Generator().manual_seed(self.config.seed + 7919)
         self._z0 = torch.randn(self.config.n_seed, self.config.z_dim, generator=gen).to(self.device)
 
-    def _losses(self, params: dict[str, Tensor], z: Tensor, x: Tensor) -> Tensor:
+    def _losses(self, params: dict[str, Tensor], z: Tensor, x: Tensor, grads: dict[str, Tensor] | None = None) -> Tensor:
         """l = mean (G_theta_p(z_p) - x_p)^2 per problem: stacked params, z (P, Z), x (P, C, H, W) -> (P,)."""
-        return (self.nets["G"].forward_stacked(params, z) - x).pow(2).flatten(1).mean(1)
+        return (self.nets["G"].forward_stacked(params, z, grads) - x).pow(2).flatten(1).mean(1)
 
     def _search(self, x: Tensor, z: Tensor, theta: "_StackedAdam", zopt: "_StackedAdam") -> Tensor:
         """Algorithm 1 for P independent problems: x (P, C, H, W), z (P, Z) -> final losses (P,).
@@ -144,17 +150,35 @@ class ADGAN(BaseDetector):
         Each problem owns a copy of theta (stacked along dim 0) and of z; Adam is elementwise,
         so one Adam over the stacked tensors is exactly P independent Adams.
         """
-        names = [k for k, _ in self.nets["G"].named_parameters()]
-        p = len(x)
-        theta.reset([w.detach() for w in self.nets["G"].parameters()], p)
+        init = stacked_parameters(self.nets["G"])
+        names, p = list(init), len(x)
+        theta.reset(list(init.values()), p)
         zopt.reset([z], p, stacked=True)
         for _ in range(self.config.k_steps):
             leaves = [t.detach().requires_grad_(True) for t in theta.views() + zopt.views()]
-            loss = self._losses(dict(zip(names, leaves[:-1])), leaves[-1], x).sum()
+            loss = self._losses(dict(zip(names, leaves[:-1])), leaves[-1], x, dict(zip(names, theta.grad_views()))).sum()
             grads = torch.autograd.grad(loss, leaves)
             theta.step(list(grads[:-1]))
             zopt.step([grads[-1]])
         return self._losses(dict(zip(names, theta.views())), zopt.views()[0], x).detach()
+
+    def _search_buffers(self, problems: int) -> tuple["_StackedAdam", "_StackedAdam"]:
+        """The Adam states of theta and z for chunks of up to ``chunk_elements`` (problems x weights).
+
+        Kept between batches (``self._buffers``): re-mapping fresh memory for the weight copies of
+        every batch costs as much as a search step on CPU. Rebuilt when a larger chunk is needed
+        or a setting changed.
+        """
+        weights = list(self.nets["G"].parameters())
+        chunk = min(problems, max(1, self.config.chunk_elements // sum(w.numel() for w in weights)))
+        key = (str(self.device), self.config.gamma, self.config.gamma_theta, self.config.chunk_elements,
+               tuple(w.shape for w in weights))
+        cached = getattr(self, "_buffers", None)
+        if cached is None or cached[0] != key or cached[1].capacity < chunk:
+            theta = _StackedAdam(list(stacked_parameters(self.nets["G"]).values()), chunk, self.config.gamma_theta)
+            cached = (key, theta, _StackedAdam([self._z0[0]], chunk, self.config.gamma))
+            self._buffers = cached
+        return cached[1], cached[2]
 
     def score_batch(self, x: Tensor) -> dict[str, Tensor]:
         """Mean final reconstruction loss over restarts: (N, C, H, W) in [0, 1] -> {"score": (N,)}.
@@ -166,9 +190,8 @@ class ADGAN(BaseDetector):
         n, s = len(x), self.config.n_seed
         xs = (x * 2 - 1).repeat_interleave(s, dim=0)
         zs = self._z0.repeat(n, 1)
-        chunk = min(len(xs), max(1, self.config.chunk_elements // sum(w.numel() for w in self.nets["G"].parameters())))
-        theta = _StackedAdam([w.detach() for w in self.nets["G"].parameters()], chunk, self.config.gamma_theta)
-        zopt = _StackedAdam([zs[0]], chunk, self.config.gamma)
+        theta, zopt = self._search_buffers(len(xs))
+        chunk = theta.capacity
         with torch.enable_grad():
             losses = torch.cat([self._search(xs[i:i + chunk], zs[i:i + chunk], theta, zopt)
                                 for i in range(0, len(xs), chunk)])

@@ -16,11 +16,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adcgan.nets.layers import sn
+from adcgan.nets.stacked import run_stacked
 
 SUPPORTED_SIZES = (28, 32, 64)
 
@@ -110,7 +109,7 @@ class DCGenerator(nn.Module):
         """(N, Z) -> (N, C, H, W)."""
         return self.up(self.fc(z).view(len(z), *self.seed_shape))
 
-    def forward_stacked(self, params: dict[str, Tensor], z: Tensor) -> Tensor:
+    def forward_stacked(self, params: dict[str, Tensor], z: Tensor, grads: dict[str, Tensor] | None = None) -> Tensor:
         """Eval-mode forward where sample ``p`` uses its own weights ``params[name][p]``.
 
         Used by ADGAN's test-time search, where every (image, restart) problem owns a copy
@@ -119,62 +118,16 @@ class DCGenerator(nn.Module):
         each copy its own gradient.
 
         Args:
-            params: ``dict(self.named_parameters())`` with every tensor stacked to (P, *shape).
+            params: :func:`adcgan.nets.stacked.stacked_parameters` of this module (Linear weights
+                transposed), every tensor stacked to (P, *shape).
             z: (P, Z) codes.
+            grads: optional (P, *layout) buffers, by parameter name, that receive the weight gradients.
 
         Returns:
             (P, C, H, W) images.
         """
-        h = _stacked_sequential(self.fc, "fc.", params, z)
-        return _stacked_sequential(self.up, "up.", params, h.view(len(z), *self.seed_shape))
-
-
-def _stacked_sequential(seq: nn.Sequential, prefix: str, params: dict[str, Tensor], h: Tensor) -> Tensor:
-    """Run ``seq`` on (P, ...) inputs with per-sample weights ``params[prefix + name][p]``."""
-    for name, m in seq.named_children():
-        key = prefix + name
-        bias = params.get(key + ".bias")
-        if isinstance(m, nn.Linear):
-            h = _StackedLinear.apply(h, params[key + ".weight"]) + (0 if bias is None else bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            shape = (len(h), -1) + (1,) * (h.dim() - 2)
-            h = F.batch_norm(h, m.running_mean, m.running_var, None, None, False, 0.0, m.eps)
-            h = h * params[key + ".weight"].view(shape) + params[key + ".bias"].view(shape)
-        elif isinstance(m, nn.ConvTranspose2d):
-            h = _stacked_conv_transpose(h, params[key + ".weight"], bias, m.stride[0], m.padding[0])
-        elif isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):
-            h = m(h)
-        else:
-            raise TypeError(f"forward_stacked does not support {type(m).__name__}")
-    return h
-
-
-class _StackedLinear(torch.autograd.Function):
-    """y_p = W_p h_p for stacked weights W (P, O, I) and inputs h (P, I) -> (P, O).
-
-    The weight gradient g_p h_p^T is formed by broadcasting (a memory-bound write) instead
-    of a K=1 batched matmul, which is several times slower on CPU.
-    """
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, h: Tensor, w: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(h, w)
-        return torch.bmm(w, h.unsqueeze(2)).squeeze(2)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx,  # type: ignore[override]
-                 g: Tensor) -> tuple[Tensor, Tensor]:
-        h, w = ctx.saved_tensors
-        return torch.bmm(g.unsqueeze(1), w).squeeze(1), g.unsqueeze(2) * h.unsqueeze(1)
-
-
-def _stacked_conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, stride: int, padding: int) -> Tensor:
-    """Per-sample transposed conv as one grouped conv: x (P, Cin, h, w), w (P, Cin, Cout, k, k)."""
-    p, cin, hh, ww = x.shape
-    out = F.conv_transpose2d(x.reshape(1, p * cin, hh, ww), w.reshape(p * cin, *w.shape[2:]), None,
-                             stride, padding, groups=p)
-    out = out.view(p, -1, *out.shape[-2:])
-    return out if b is None else out + b[:, :, None, None]
+        h = run_stacked(self.fc, "fc.", params, z, grads)
+        return run_stacked(self.up, "up.", params, h.view(len(z), *self.seed_shape), grads)
 
 
 class ConvEncoder(nn.Module):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from adcgan import ADCGAN
-from adcgan.nets.layers import FastPReLU, GemmConvTranspose2d
+from adcgan.nets.layers import FastPReLU, GemmConvTranspose2d, _spectral_norm_of, sn
 
 
 
@@ -41,6 +41,30 @@ def test_gemm_deconv_matches_on_channels_last_weights():
     for a, b in zip(torch.autograd.grad(y, [x, *layer.parameters()], g),
                     torch.autograd.grad(y_ref, [x, *plain.parameters()], g)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_spectral_normalised_gemm_deconv_matches_the_parametrisation(channels_last):
+    """Output-side sigma: same outputs, gradients and power-iteration buffers as torch's spectral norm,
+    over three training forwards (buffers evolve) and one in eval mode."""
+    torch.manual_seed(0)
+    fast = sn(GemmConvTranspose2d(16, 8, 4, 1, 0))
+    plain = copy.deepcopy(fast)
+    plain.fast = False
+    if channels_last:
+        fast, plain = fast.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
+    x = torch.randn(5, 16, 1, 1)
+    assert _spectral_norm_of(fast) is not None and _spectral_norm_of(nn.ConvTranspose2d(2, 2, 2)) is None
+    for training in (True, True, True, False):
+        fast.train(training), plain.train(training)
+        y, y_ref = fast(x), plain(x)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+        g = torch.randn_like(y)
+        for a, b in zip(torch.autograd.grad(y, list(fast.parameters()), g),
+                        torch.autograd.grad(y_ref, list(plain.parameters()), g)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        for (k, a), b in zip(fast.state_dict().items(), plain.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
 
 
 def test_gemm_deconv_value_by_hand():

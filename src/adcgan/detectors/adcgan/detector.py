@@ -110,8 +110,9 @@ class ADCGAN(BaseDetector):
         c, D, opt = self.config, self.nets["D"], self.optimizers["G"]
         D.requires_grad_(False)
         try:
+            fake = self.generate(z)  # G once, outside D's cache (its fast layers skip cached blocks)
             with parametrize.cached():
-                fake_out = D(self.generate(z))
+                fake_out = D(fake)
                 with torch.no_grad():
                     c_real = D(x).logits
             loss = L.generator_loss(c_real, fake_out.logits, fake_out.local, fake_out.glob, c.alpha, self._mask)

@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch.optim.adam import adam as adam_step
 from torch import Tensor, nn
+from torch.optim.adam import adam as adam_step
 
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
@@ -87,9 +87,9 @@ class _StackedAdam:
         """One Adam step of every active problem with its own gradient rows."""
         p = self.p
         adam_step([w[:p] for w in self.w], [g.contiguous() for g in grads], [m[:p] for m in self.m],
-                              [v[:p] for v in self.v], [], self.steps, fused=True, amsgrad=False,
-                              beta1=self.betas[0], beta2=self.betas[1], lr=self.lr, weight_decay=0.0,
-                              eps=self.eps, maximize=False)
+                  [v[:p] for v in self.v], [], self.steps, fused=True, amsgrad=False,
+                  beta1=self.betas[0], beta2=self.betas[1], lr=self.lr, weight_decay=0.0,
+                  eps=self.eps, maximize=False)
 
 
 @register_detector

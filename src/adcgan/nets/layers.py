@@ -106,9 +106,8 @@ def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
     is made. In training mode one power iteration updates the buffers ``_u`` and ``_v`` in place
     (``v`` stays in the logical order the state_dict holds).
     """
-    cin, cout, kh, kw = weight.shape
-    storage = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
-    mat = weight.permute(0, 2, 3, 1).reshape(cin, -1) if storage else weight.reshape(cin, -1)
+    _, cout, kh, kw = weight.shape
+    mat, storage = _storage_matrix(weight)
     order = (lambda v: v.view(cout, kh, kw).permute(1, 2, 0).reshape(-1)) if storage else (lambda v: v)
     if norm.training:
         with torch.no_grad():
@@ -134,15 +133,23 @@ def point_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tens
     Returns:
         (N, Cout, kh, kw).
     """
-    cin, cout, kh, kw = weight.shape
+    _, cout, kh, kw = weight.shape
     flat = x.flatten(1)
-    if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
-        w2 = weight.permute(0, 2, 3, 1).reshape(cin, -1)                 # (Cin, kh*kw*Cout), no copy
+    w2, channels_last = _storage_matrix(weight)
+    if channels_last:
         y = flat @ w2 if bias is None else torch.addmm(bias.repeat(kh * kw), flat, w2)
         return y.view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
-    w2 = weight.reshape(cin, -1)                                          # (Cin, Cout*kh*kw), no copy
     y = flat @ w2 if bias is None else torch.addmm(bias.repeat_interleave(kh * kw), flat, w2)
     return y.view(len(x), cout, kh, kw)
+
+
+def _storage_matrix(weight: Tensor) -> tuple[Tensor, bool]:
+    """A (Cin, Cout, kh, kw) weight as a (Cin, ...) matrix view in its storage order, never a copy:
+    (Cin, kh kw Cout) for a channels-last weight (flag True), else (Cin, Cout kh kw)."""
+    channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    if channels_last:
+        return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1), True
+    return weight.reshape(weight.shape[0], -1), False
 
 
 class _SingleSlopePReLU(torch.autograd.Function):

@@ -1,22 +1,20 @@
 """P copies of a generator's weights evaluated together: the layout of ADGAN's test-time search.
 
 In ADGAN's search (Deecke et al. 2018, Algorithm 1) every (image, restart) problem ``p`` owns a
-copy theta_p of the generator's weights. The copies are stacked along a leading axis and every
-layer becomes one batched matrix product over the P problems, so that the work stays in GEMM
-kernels instead of grouped convolutions or broadcasts:
-
-Every weighted layer is ``Y_p = X_p W_p`` with W_p on the right, so that the forward, the input
-gradient and the weight gradient are each one batched product with the long dimension innermost:
+copy theta_p of the generator's weights. The copies are stacked along a leading axis, and every
+weighted layer becomes ``Y_p = X_p W_p`` with W_p on the right, so that the forward, the input
+gradient and the weight gradient are each one batched product with the long dimension innermost
+(instead of grouped convolutions or broadcasts):
 
 * ``nn.Linear`` (weight (O, I)) is stored **transposed**, (P, I, O): ``y_p^T = h_p^T W_p^T`` is a
   row vector times a matrix over contiguous rows, and the weight gradient ``h_p g_p^T`` is an
   outer product with O innermost.
 * ``nn.ConvTranspose2d`` (weight (Cin, Cout, k, k), read as (Cin, Cout k k)) is
   ``cols_p^T = x_p^T W_p`` ((h w, Cin) x (Cin, Cout k k)) followed by ``F.fold`` (col2im).
+* ``BatchNorm`` uses the module's running statistics (eval mode) and the per-problem affine.
 
 The weight gradients can be written into caller-owned buffers (``grads``), which the search
 reuses for every step instead of mapping fresh memory for the largest tensors each time.
-* ``BatchNorm`` uses the module's running statistics (eval mode) and the per-problem affine.
 
 :func:`stacked_parameters` gives a module's parameters in this layout (one copy, to be stacked),
 and :func:`run_stacked` runs an ``nn.Sequential`` of these layers on (P, ...) inputs.
@@ -26,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
 
 def stacked_parameters(module: nn.Module) -> dict[str, Tensor]:
     """``dict(module.named_parameters())`` detached, with every ``nn.Linear`` weight transposed to (I, O)."""

@@ -36,7 +36,7 @@ class DetectorConfig:
             in, BatchNorm folded, faster equivalent layers: :mod:`adcgan.scoring.inference`); scores
             match the training modules to ~1e-6. ``False`` scores on the training modules.
         fast_training: Train with exact, faster equivalents of slow kernels: a transposed convolution
-            on a 1x1 input as one matrix product (:class:`adcgan.nets.layers.GemmConvTranspose2d`),
+            on a 1x1 input as one matrix product (:class:`adcgan.nets.gemm.GemmConvTranspose2d`),
             single-slope PReLU as LeakyReLU kernels (:class:`adcgan.nets.layers.FastPReLU`) and the
             fused Adam/AdamW kernel; the same computation up to float rounding (tests/test_fast_training.py).
             ``False`` = plain PyTorch layers and optimisers.

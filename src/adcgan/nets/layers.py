@@ -6,8 +6,9 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
+
+from adcgan.nets.gemm import GemmConv2d, GemmConvTranspose2d
 
 
 def sn(module: nn.Module, enabled: bool = True) -> nn.Module:
@@ -37,10 +38,11 @@ class ConvSpec(NamedTuple):
 
 
 def conv_stack(in_ch: int, specs: list[ConvSpec], dropout: float, use_sn: bool = True) -> nn.Sequential:
-    """SN conv -> [BN] -> [LeakyReLU] -> [Dropout2d] for each row of ``specs``."""
+    """SN conv -> [BN] -> [LeakyReLU] -> [Dropout2d] for each row of ``specs`` (convolutions as
+    :class:`adcgan.nets.gemm.GemmConv2d`: a matrix product where the output map is tiny)."""
     layers: list[nn.Module] = []
     for spec in specs:
-        layers.append(sn(nn.Conv2d(in_ch, spec.out, spec.k, spec.s, spec.p), use_sn))
+        layers.append(sn(GemmConv2d(in_ch, spec.out, spec.k, spec.s, spec.p), use_sn))
         if spec.bn:
             layers.append(nn.BatchNorm2d(spec.out))
         if spec.slope is not None:
@@ -49,107 +51,6 @@ def conv_stack(in_ch: int, specs: list[ConvSpec], dropout: float, use_sn: bool =
             layers.append(nn.Dropout2d(dropout))
         in_ch = spec.out
     return nn.Sequential(*layers)
-
-
-class GemmConvTranspose2d(nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d`` (same parameters, same state_dict) that runs as one matrix product on
-    a 1x1 input with padding 0 (every generator's first layer), in training as well as scoring.
-
-    There, output pixel (a, b) is ``x @ W[:, :, a, b] + bias``, so ``x (N, Cin) @ W (Cin,
-    Cout*kh*kw)`` is the whole layer and autograd differentiates the product. Forward + backward
-    of the 28x28 generator's first layer (512 -> 256, k 4, batch 32) took 54 ms as a oneDNN
-    deconvolution and 4 ms as the product on one Xeon core (``bench/speed.py`` measures the step).
-    Other inputs use the plain forward: a pixel-shuffle product for kernel == stride (2x slower)
-    and the bias added apart (no faster in training) were measured and not kept.
-
-    With spectral normalisation (:func:`sn`) the product uses the stored weight W and divides its
-    *output* by sigma: ``x (W / sigma) = (x W) / sigma``, so the (Cin x Cout k k) weight is never
-    rescaled or copied per forward (for the 28x28 generator's 2.1 M-weight first layer at batch 32
-    those element-wise passes cost about as much as the product itself). The power iteration is
-    torch's, on the weight in its storage order (:func:`sn_output_scale`). Inside
-    ``parametrize.cached()`` the plain path runs, so the number of power iterations never changes.
-
-    Exact up to float summation order; ``fast = False`` restores the plain forward everywhere
-    (``DetectorConfig.fast_training``).
-    """
-
-    fast: bool = True
-
-    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
-        """(N, Cin, H, W) -> (N, Cout, H', W') exactly as ``nn.ConvTranspose2d``."""
-        if not (self.fast and output_size is None and x.dim() == 4 and x.shape[2:] == (1, 1)
-                and self.padding == (0, 0) and self.output_padding == (0, 0) and self.groups == 1
-                and self.dilation == (1, 1)):
-            return super().forward(x, output_size)
-        norm = _spectral_norm_of(self)
-        if norm is None or parametrize._cache_enabled:
-            return point_conv_transpose(x, self.weight, self.bias)
-        weight = self.parametrizations.weight.original
-        y = point_conv_transpose(x, weight, None) / sn_output_scale(norm, weight)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
-
-
-def _spectral_norm_of(module: nn.Module) -> nn.Module | None:
-    """The spectral-norm parametrisation of ``module.weight`` along dim 0 when it is the only one, else None."""
-    if not parametrize.is_parametrized(module, "weight"):
-        return None
-    chain = module.parametrizations.weight
-    ok = len(chain) == 1 and type(chain[0]).__name__ == "_SpectralNorm" and chain[0].dim == 0
-    return chain[0] if ok else None
-
-
-def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
-    """sigma of a (Cin, Cout, kh, kw) weight as torch's spectral norm along dim 0 computes it.
-
-    The matrix is (Cin, Cout kh kw); for a channels-last weight it is read in its storage order
-    (Cin, kh kw Cout) with the right singular vector ``v`` permuted to match, so no copy of the weight
-    is made. In training mode one power iteration updates the buffers ``_u`` and ``_v`` in place
-    (``v`` stays in the logical order the state_dict holds).
-    """
-    _, cout, kh, kw = weight.shape
-    mat, storage = _storage_matrix(weight)
-    order = (lambda v: v.view(cout, kh, kw).permute(1, 2, 0).reshape(-1)) if storage else (lambda v: v)
-    if norm.training:
-        with torch.no_grad():
-            for _ in range(norm.n_power_iterations):
-                F.normalize(torch.mv(mat, order(norm._v)), dim=0, eps=norm.eps, out=norm._u)
-                v = F.normalize(torch.mv(mat.t(), norm._u), dim=0, eps=norm.eps)
-                norm._v.copy_(v.view(kh, kw, cout).permute(2, 0, 1).reshape(-1) if storage else v)
-    return torch.vdot(norm._u.clone(), torch.mv(mat, order(norm._v).clone()))
-
-
-def point_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """A transposed convolution (padding 0, groups 1, dilation 1) of a 1x1 input as one matrix product.
-
-    Output pixel (a, b) is ``x @ W[:, :, a, b] + bias``. The product reads the weight in its storage
-    order, so neither layout is copied: a contiguous weight (Cin, Cout, kh, kw) gives a contiguous
-    output, a channels-last one (stored as Cin, kh, kw, Cout) a channels-last output.
-
-    Args:
-        x: (N, Cin, 1, 1).
-        weight: (Cin, Cout, kh, kw).
-        bias: (Cout,) or ``None``.
-
-    Returns:
-        (N, Cout, kh, kw).
-    """
-    _, cout, kh, kw = weight.shape
-    flat = x.flatten(1)
-    w2, channels_last = _storage_matrix(weight)
-    if channels_last:
-        y = flat @ w2 if bias is None else torch.addmm(bias.repeat(kh * kw), flat, w2)
-        return y.view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
-    y = flat @ w2 if bias is None else torch.addmm(bias.repeat_interleave(kh * kw), flat, w2)
-    return y.view(len(x), cout, kh, kw)
-
-
-def _storage_matrix(weight: Tensor) -> tuple[Tensor, bool]:
-    """A (Cin, Cout, kh, kw) weight as a (Cin, ...) matrix view in its storage order, never a copy:
-    (Cin, kh kw Cout) for a channels-last weight (flag True), else (Cin, Cout kh kw)."""
-    channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
-    if channels_last:
-        return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1), True
-    return weight.reshape(weight.shape[0], -1), False
 
 
 class _SingleSlopePReLU(torch.autograd.Function):
@@ -187,10 +88,10 @@ class FastPReLU(nn.PReLU):
 
 
 def set_fast_layers(module: nn.Module, fast: bool) -> None:
-    """Switch every :class:`GemmConvTranspose2d` and :class:`FastPReLU` in ``module`` to its fast
-    (or plain) forward."""
+    """Switch every fast layer in ``module`` (:class:`adcgan.nets.gemm.GemmConvTranspose2d`,
+    :class:`adcgan.nets.gemm.GemmConv2d`, :class:`FastPReLU`) to its fast (or plain) forward."""
     for m in module.modules():
-        if isinstance(m, (GemmConvTranspose2d, FastPReLU)):
+        if isinstance(m, (GemmConvTranspose2d, GemmConv2d, FastPReLU)):
             m.fast = fast
 
 

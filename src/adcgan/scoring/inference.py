@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from adcgan.nets.layers import point_conv_transpose
+from adcgan.nets.gemm import point_conv_transpose
 
 
 
@@ -87,7 +87,7 @@ class InferenceDeconv(nn.Module):
     """A ConvTranspose2d for inference: one matrix product on 1x1 inputs, else bias added apart.
 
     On a 1x1 input with padding 0, output pixel (i, j) is ``x @ W[:, :, i, j] + b``, so the
-    layer is one matrix product (:func:`adcgan.nets.layers.point_conv_transpose`, shared with the
+    layer is one matrix product (:func:`adcgan.nets.gemm.point_conv_transpose`, shared with the
     training layer; ~8x faster than oneDNN). On other inputs, kernels whose taps overlap (k > stride) run oneDNN's
     deconvolution without its bias and add the bias in place: with the bias inside, PyTorch's
     CPU deconvolution took up to twice as long for many shapes (8 -> 15, 7 -> 14, 13 -> 29,

@@ -1,0 +1,221 @@
+"""Matrix-product forms of convolution layers for training: the same parameters and state_dict as
+PyTorch's layers, the same computation up to float summation order (tests/test_fast_training.py).
+
+oneDNN's (transposed) convolutions are slow where a map has only a few pixels: a transposed
+convolution of a 1x1 input (every generator's first layer) and a convolution with a tiny output map
+(the encoders' last layers, the 32x32 and 64x64 critics' last global convolution, whose 1x1 output
+took 245 ms forward + backward at batch 32 on two Xeon cores, 15 GFLOP/s; 38 ms as the product). There the layer is one
+matrix product. ``fast = False`` restores PyTorch's forward (``DetectorConfig.fast_training``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+# A convolution whose output map has at most this many pixels runs as patches @ W^T: at batch 32 on
+# two Xeon cores (AVX-512) forward + backward was faster than oneDNN at every 6x6 or smaller output of
+# the three geometries but one (equal), up to 10x at 1x1, and slower at every 10x10 or larger one
+# (bench/gemm_conv.py prints the layer-by-layer comparison).
+SMALL_OUTPUT_PIXELS = 36
+
+
+class GemmConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` (same parameters, same state_dict) that runs as one matrix product on
+    a 1x1 input with padding 0 (every generator's first layer), in training as well as scoring.
+
+    There, output pixel (a, b) is ``x @ W[:, :, a, b] + bias``, so ``x (N, Cin) @ W (Cin,
+    Cout*kh*kw)`` is the whole layer and autograd differentiates the product. Forward + backward
+    of the 28x28 generator's first layer (512 -> 256, k 4, batch 32) took 54 ms as a oneDNN
+    deconvolution and 4 ms as the product on one Xeon core (``bench/speed.py`` measures the step).
+    Other inputs use the plain forward: a pixel-shuffle product for kernel == stride (2x slower)
+    and the bias added apart (no faster in training) were measured and not kept.
+
+    With spectral normalisation (:func:`sn`) the product uses the stored weight W and divides its
+    *output* by sigma: ``x (W / sigma) = (x W) / sigma``, so the (Cin x Cout k k) weight is never
+    rescaled or copied per forward (for the 28x28 generator's 2.1 M-weight first layer at batch 32
+    those element-wise passes cost about as much as the product itself). The power iteration is
+    torch's, on the weight in its storage order (:func:`sn_output_scale`). Inside
+    ``parametrize.cached()`` the plain path runs, so the number of power iterations never changes.
+
+    Exact up to float summation order; ``fast = False`` restores the plain forward everywhere
+    (``DetectorConfig.fast_training``).
+    """
+
+    fast: bool = True
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        """(N, Cin, H, W) -> (N, Cout, H', W') exactly as ``nn.ConvTranspose2d``."""
+        if not (self.fast and output_size is None and x.dim() == 4 and x.shape[2:] == (1, 1)
+                and self.padding == (0, 0) and self.output_padding == (0, 0) and self.groups == 1
+                and self.dilation == (1, 1)):
+            return super().forward(x, output_size)
+        norm = _spectral_norm_of(self)
+        if norm is None or parametrize._cache_enabled:
+            return point_conv_transpose(x, self.weight, self.bias)
+        weight = self.parametrizations.weight.original
+        y = point_conv_transpose(x, weight, None) / sn_output_scale(norm, weight)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+def _spectral_norm_of(module: nn.Module) -> nn.Module | None:
+    """The spectral-norm parametrisation of ``module.weight`` along dim 0 when it is the only one, else None."""
+    if not parametrize.is_parametrized(module, "weight"):
+        return None
+    chain = module.parametrizations.weight
+    ok = len(chain) == 1 and type(chain[0]).__name__ == "_SpectralNorm" and chain[0].dim == 0
+    return chain[0] if ok else None
+
+
+def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
+    """sigma of a (A, B, kh, kw) weight as torch's spectral norm along dim 0 computes it: (Cin, Cout, kh,
+    kw) for a transposed convolution, (Cout, Cin, kh, kw) for a convolution.
+
+    The matrix is (A, B kh kw); for a channels-last weight it is read in its storage order
+    (A, kh kw B) with the right singular vector ``v`` permuted to match, so no copy of the weight
+    is made. In training mode one power iteration updates the buffers ``_u`` and ``_v`` in place
+    (``v`` stays in the logical order the state_dict holds).
+    """
+    _, b, kh, kw = weight.shape
+    mat, storage = _storage_matrix(weight)
+    order = (lambda v: v.view(b, kh, kw).permute(1, 2, 0).reshape(-1)) if storage else (lambda v: v)
+    if norm.training:
+        with torch.no_grad():
+            for _ in range(norm.n_power_iterations):
+                F.normalize(torch.mv(mat, order(norm._v)), dim=0, eps=norm.eps, out=norm._u)
+                v = F.normalize(torch.mv(mat.t(), norm._u), dim=0, eps=norm.eps)
+                norm._v.copy_(v.view(kh, kw, b).permute(2, 0, 1).reshape(-1) if storage else v)
+    return torch.vdot(norm._u.clone(), torch.mv(mat, order(norm._v).clone()))
+
+
+def point_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A transposed convolution (padding 0, groups 1, dilation 1) of a 1x1 input as one matrix product.
+
+    Output pixel (a, b) is ``x @ W[:, :, a, b] + bias``. The product reads the weight in its storage
+    order, so neither layout is copied: a contiguous weight (Cin, Cout, kh, kw) gives a contiguous
+    output, a channels-last one (stored as Cin, kh, kw, Cout) a channels-last output.
+
+    Args:
+        x: (N, Cin, 1, 1).
+        weight: (Cin, Cout, kh, kw).
+        bias: (Cout,) or ``None``.
+
+    Returns:
+        (N, Cout, kh, kw).
+    """
+    _, cout, kh, kw = weight.shape
+    flat = x.flatten(1)
+    w2, channels_last = _storage_matrix(weight)
+    if channels_last:
+        y = flat @ w2 if bias is None else torch.addmm(bias.repeat(kh * kw), flat, w2)
+        return y.view(len(x), kh, kw, cout).permute(0, 3, 1, 2)
+    y = flat @ w2 if bias is None else torch.addmm(bias.repeat_interleave(kh * kw), flat, w2)
+    return y.view(len(x), cout, kh, kw)
+
+
+def _storage_matrix(weight: Tensor) -> tuple[Tensor, bool]:
+    """A (A, B, kh, kw) weight as an (A, ...) matrix view in its storage order, never a copy:
+    (A, kh kw B) for a channels-last weight (flag True), else (A, B kh kw)."""
+    channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    if channels_last:
+        return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1), True
+    return weight.reshape(weight.shape[0], -1), False
+
+
+class _Patches(torch.autograd.Function):
+    """im2col of a channels-last view: (N, H, W, C) -> (N, Ho, Wo, kh*kw, C) or, with ``taps_last``,
+    (N, Ho, Wo, C, kh*kw); the backward adds each tap's gradient into one zero tensor."""
+
+    @staticmethod
+    def forward(ctx: Any, xn: Tensor, k: tuple[int, int], s: tuple[int, int], out: tuple[int, int],
+                taps_last: bool) -> Tensor:
+        ctx.meta = (xn.shape, k, s, out, taps_last)
+        return torch.stack(_taps(xn, k, s, out), dim=4 if taps_last else 3)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        shape, k, s, out, taps_last = ctx.meta
+        gx = grad.new_zeros(shape)
+        for t, tap in enumerate(_taps(gx, k, s, out)):
+            tap += grad[..., t] if taps_last else grad[:, :, :, t]
+        return gx, None, None, None, None
+
+
+def _taps(xn: Tensor, k: tuple[int, int], s: tuple[int, int], out: tuple[int, int]) -> list[Tensor]:
+    """The kh*kw strided views (N, Ho, Wo, C) of ``xn`` (N, H, W, C) that one kernel tap reads."""
+    (kh, kw), (sh, sw), (ho, wo) = k, s, out
+    return [xn[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+
+
+def conv_as_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
+                   padding: tuple[int, int], scale: Tensor | None = None) -> Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding) / scale`` (groups 1, dilation 1) as patches @ W^T.
+
+    The patches are gathered in the weight's storage order, so the weight is never copied: (kh, kw, Cin)
+    taps for a channels-last weight, (Cin, kh, kw) otherwise. Differentiable in ``x``, ``weight``,
+    ``bias`` and ``scale``.
+
+    Args:
+        x: (N, Cin, H, W), any memory format.
+        weight: (Cout, Cin, kh, kw).
+        bias: (Cout,) or ``None``.
+        stride, padding: as for ``F.conv2d``.
+        scale: A scalar tensor dividing the product before the bias (spectral norm's sigma), or ``None``.
+
+    Returns:
+        (N, Cout, Ho, Wo) in channels-last memory format.
+    """
+    cout, _, kh, kw = weight.shape
+    if padding != (0, 0):
+        x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+    n, _, h, w = x.shape
+    out = ((h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1)
+    wm, storage = _storage_matrix(weight)
+    cols = _Patches.apply(x.permute(0, 2, 3, 1), (kh, kw), tuple(stride), out, not storage)
+    y = cols.reshape(n * out[0] * out[1], -1) @ wm.t()
+    if scale is not None:
+        y = y / scale
+    if bias is not None:
+        y = y + bias
+    return y.view(n, out[0], out[1], cout).permute(0, 3, 1, 2)
+
+
+def _tracing() -> bool:
+    """True under torch.compile, torch.export and TorchScript tracing: graphs get PyTorch's own layers."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def output_pixels(conv: nn.Conv2d, x: Tensor) -> int:
+    """Pixels of ``conv``'s output map for input ``x`` (N, C, H, W)."""
+    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+    return ((x.shape[2] + 2 * ph - kh) // sh + 1) * ((x.shape[3] + 2 * pw - kw) // sw + 1)
+
+
+class GemmConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters, same state_dict) that runs as one matrix product
+    (:func:`conv_as_matmul`) when its output map has at most :data:`SMALL_OUTPUT_PIXELS` pixels.
+
+    With spectral normalisation the product uses the stored weight and divides its output by sigma, as
+    :class:`GemmConvTranspose2d` does (for the 32x32 critic's 18.9 M-weight last layer the per-forward
+    division of the weight and its backward cost more than the layer's product at batch 32). Inside
+    ``parametrize.cached()`` it uses the cached normalised weight. Graphs being compiled, exported or
+    traced get ``nn.Conv2d``'s forward.
+    """
+
+    fast: bool = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, Cin, H, W) -> (N, Cout, Ho, Wo) exactly as ``nn.Conv2d``."""
+        if not (self.fast and x.dim() == 4 and self.groups == 1 and self.dilation == (1, 1)
+                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
+                and not _tracing() and output_pixels(self, x) <= SMALL_OUTPUT_PIXELS):
+            return super().forward(x)
+        norm = _spectral_norm_of(self)
+        if norm is None or parametrize._cache_enabled:
+            return conv_as_matmul(x, self.weight, self.bias, self.stride, self.padding)
+        weight = self.parametrizations.weight.original
+        return conv_as_matmul(x, weight, self.bias, self.stride, self.padding, sn_output_scale(norm, weight))
+

@@ -45,28 +45,39 @@ def test_gemm_deconv_matches_on_channels_last_weights():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+def _sn_pair(fast: nn.Module, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    """A spectral-normalised fast layer and a deep copy of it on PyTorch's forward."""
+    plain = copy.deepcopy(fast)
+    plain.fast = False
+    if channels_last:
+        return fast.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
+    return fast, plain
+
+
+def _assert_same_spectral_norm_steps(fast: nn.Module, plain: nn.Module, x: torch.Tensor, atol: float) -> None:
+    """Three training forwards (the power-iteration buffers evolve) and one in eval mode: the same outputs,
+    gradients of x (when it requires one) and of the weights, and the same state_dict."""
+    inputs = [x] if x.requires_grad else []
+    for training in (True, True, True, False):
+        fast.train(training), plain.train(training)
+        y, y_ref = fast(x), plain(x)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=atol)
+        g = torch.randn_like(y_ref)
+        for a, b in zip(torch.autograd.grad(y, inputs + list(fast.parameters()), g),
+                        torch.autograd.grad(y_ref, inputs + list(plain.parameters()), g)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=atol)
+        for (k, a), b in zip(fast.state_dict().items(), plain.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_spectral_normalised_gemm_deconv_matches_the_parametrisation(channels_last):
     """Output-side sigma: same outputs, gradients and power-iteration buffers as torch's spectral norm,
     over three training forwards (buffers evolve) and one in eval mode."""
     torch.manual_seed(0)
-    fast = sn(GemmConvTranspose2d(16, 8, 4, 1, 0))
-    plain = copy.deepcopy(fast)
-    plain.fast = False
-    if channels_last:
-        fast, plain = fast.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
-    x = torch.randn(5, 16, 1, 1)
+    fast, plain = _sn_pair(sn(GemmConvTranspose2d(16, 8, 4, 1, 0)), channels_last)
     assert _spectral_norm_of(fast) is not None and _spectral_norm_of(nn.ConvTranspose2d(2, 2, 2)) is None
-    for training in (True, True, True, False):
-        fast.train(training), plain.train(training)
-        y, y_ref = fast(x), plain(x)
-        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
-        g = torch.randn_like(y)
-        for a, b in zip(torch.autograd.grad(y, list(fast.parameters()), g),
-                        torch.autograd.grad(y_ref, list(plain.parameters()), g)):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-        for (k, a), b in zip(fast.state_dict().items(), plain.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    _assert_same_spectral_norm_steps(fast, plain, torch.randn(5, 16, 1, 1), atol=1e-6)
 
 
 def test_gemm_deconv_value_by_hand():
@@ -105,22 +116,8 @@ def test_spectral_normalised_gemm_conv_matches_the_parametrisation(args, size, c
     Conv2d over three training forwards and one in eval mode, with and without padding, stride, channels-last;
     8x8 inputs here give a 6x6 output (36 pixels, the largest the product takes)."""
     torch.manual_seed(0)
-    fast = sn(GemmConv2d(*args))
-    plain = copy.deepcopy(fast)
-    plain.fast = False
-    if channels_last:
-        fast, plain = fast.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
-    x = torch.randn(3, args[0], size, size, requires_grad=True)
-    for training in (True, True, True, False):
-        fast.train(training), plain.train(training)
-        y, y_ref = fast(x), plain(x)
-        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
-        g = torch.randn_like(y_ref)
-        for a, b in zip(torch.autograd.grad(y, [x, *fast.parameters()], g),
-                        torch.autograd.grad(y_ref, [x, *plain.parameters()], g)):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-        for (k, a), b in zip(fast.state_dict().items(), plain.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    fast, plain = _sn_pair(sn(GemmConv2d(*args)), channels_last)
+    _assert_same_spectral_norm_steps(fast, plain, torch.randn(3, args[0], size, size, requires_grad=True), atol=1e-5)
 
 
 def test_gemm_conv_takes_the_product_only_for_small_outputs(monkeypatch):

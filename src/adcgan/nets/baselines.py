@@ -18,6 +18,7 @@ from typing import Iterator
 
 from torch import Tensor, nn
 
+from adcgan.nets.gemm import GemmConv2d
 from adcgan.nets.layers import sn
 from adcgan.nets.stacked import run_stacked
 
@@ -62,14 +63,15 @@ def conv_trunk(in_ch: int, width: int, n: int, *, bn: bool, use_sn: bool, slope:
                dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
     """``n`` stride-2 convs (k4, p1): ``in_ch -> width -> 2*width -> ... -> width*2**(n-1)``.
 
-    Each conv is followed by [BatchNorm (not on the first)] -> LeakyReLU(``slope``) -> [Dropout].
+    Each conv (:class:`adcgan.nets.gemm.GemmConv2d`: a matrix product on the last, small maps) is
+    followed by [BatchNorm (not on the first)] -> LeakyReLU(``slope``) -> [Dropout].
     Halves the side ``n`` times: (N, in_ch, H, W) -> (N, width*2**(n-1), H/2**n, W/2**n).
     """
     layers: list[nn.Module] = []
     ch = in_ch
     for i in range(n):
         out = width * 2 ** i
-        layers.append(sn(nn.Conv2d(ch, out, 4, 2, 1, bias=bias), use_sn))
+        layers.append(sn(GemmConv2d(ch, out, 4, 2, 1, bias=bias), use_sn))
         if bn and i > 0:
             layers.append(nn.BatchNorm2d(out))
         layers.append(nn.LeakyReLU(slope))

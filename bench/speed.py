@@ -10,6 +10,7 @@ fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
     python bench/speed.py                       # AD-CGAN, all geometries, 2 threads
     python bench/speed.py --geometries 28 --threads 2 --channels-last
     python bench/speed.py --detectors adcgan,alad --device cuda
+    python bench/speed.py --geometries 32 --set variant=plus     # any detector setting (adcgan+ here)
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 
 from adcgan.bench.machine import (ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s, machine_info,
                                   sync)
+from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 
 GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
@@ -66,6 +68,15 @@ def time_score(det, geometry, n: int, batch: int, repeats: int = 1) -> float:
     return statistics.median(rates)
 
 
+def finish_fit(det, geometry, n: int = 256) -> None:
+    """What ``fit`` ends with, on ``n`` random images: ``after_fit`` (e.g. adcgan+'s KNN bank, precise BN)
+    and the calibration of the score components (adcgan+'s ``combine=mixed`` needs it)."""
+    h, w, c = geometry
+    x = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    det.after_fit(x)
+    det.calibrate(x)
+
+
 def search_state_bytes(det) -> float:
     """Bytes the test-time search's optimiser streams per scored image (fp32): every restart's k
     Adam steps read weights, gradients and both moments of its own copy of G and write three back."""
@@ -107,14 +118,16 @@ def flops_per_image(det, geometry) -> tuple[float, float]:
 def measure(name: str, g: int, args, gemm: float) -> dict:
     """One row: rates, FLOPs and fractions of the GEMM ceiling for detector ``name`` at geometry ``g``."""
     geo = GEOMETRIES[g]
-    row = {"detector": name, "geometry": "x".join(map(str, geo)), "device": args.device, "threads": args.threads}
+    row = {"detector": name, "geometry": "x".join(map(str, geo)), "device": args.device, "threads": args.threads,
+           "settings": args.settings}
     dets = []
     for fast in (True, False):
         dets.append(create_detector(name, device=args.device, batch_size=args.batch_size, warmup_epochs=0,
-                                    epochs=1, fast_training=fast))
+                                    epochs=1, fast_training=fast, **args.settings))
         dets[-1]._build(geo)
     rates = time_train(dets, geo, args.steps, args.warmup_steps, args.rounds)
     row["train_images_per_s"], row["train_plain_images_per_s"] = (round(r, 1) for r in rates)
+    finish_fit(dets[0], geo)
     row.update(score_rates(dets[0], geo, args))
     if name in TEST_TIME_SEARCH:  # memory-bound: the optimiser's stream sets the other ceiling
         row["search_state_mb_per_image"] = round(search_state_bytes(dets[0]) / 1e6, 1)
@@ -133,7 +146,8 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
 def print_row(row: dict) -> None:
     """One readable line, then the JSON row."""
     pct = lambda k: f"{100 * row[k]:5.1f}%" if k in row else "  n/a"  # noqa: E731
-    print(f"{row['detector']:9s} {row['geometry']:9s} train {row['train_images_per_s']:8.1f} img/s "
+    label = row["detector"] + "".join(f" {k}={v}" for k, v in row["settings"].items())
+    print(f"{label:9s} {row['geometry']:9s} train {row['train_images_per_s']:8.1f} img/s "
           f"({pct('train_fraction')} of ceiling; plain {row['train_plain_images_per_s']:.1f} = "
           f"{pct('train_plain_fraction')}, fast/plain x{row['train_images_per_s'] / row['train_plain_images_per_s']:.2f})"
           f"   score {row['score_images_per_s']:8.1f} img/s ({pct('score_fraction')})   "
@@ -159,7 +173,10 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
     p.add_argument("--rounds", type=int, default=3, help="alternating timing rounds of fast and plain training")
     p.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n fp32 GEMM that sets the ceiling")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a detector setting for every detector timed, e.g. variant=plus (repeatable)")
     args = p.parse_args()
+    args.settings = parse_set(args.set)
     torch.set_num_threads(args.threads)
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
     info = machine_info(args.device)

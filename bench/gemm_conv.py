@@ -17,11 +17,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from adcgan.bench.machine import gemm_flops_per_s, machine_info
+from adcgan.bench.machine import BENCH_GEOMETRIES, gemm_flops_per_s, machine_info
 from adcgan.detectors.adcgan.networks import Critic, Encoder
 from adcgan.nets.gemm import SMALL_OUTPUT_PIXELS, conv_as_matmul
-
-GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
 
 
 def conv_shapes(geometry: tuple[int, int, int]) -> list[tuple[str, torch.nn.Conv2d, tuple[int, ...]]]:
@@ -71,7 +69,7 @@ def main() -> None:
     print(f"machine: {info['cpu']} | ISA {' '.join(info['isa'])} | torch {info['torch']}, {a.threads} threads | "
           f"fp32 GEMM 2048^2: {gemm_flops_per_s(2048) / 1e9:.1f} GFLOP/s | batch {a.batch}")
     for geo in a.geometries.split(","):
-        for net, conv, shape in conv_shapes(GEOMETRIES[int(geo)]):
+        for net, conv, shape in conv_shapes(BENCH_GEOMETRIES[int(geo)]):
             t_dnn, t_mm = time_pair(conv, shape, a.batch, a.rounds, a.reps)
             with torch.no_grad():
                 out = conv(torch.zeros(1, *shape[1:])).shape

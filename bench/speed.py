@@ -22,12 +22,11 @@ import time
 
 import torch
 
-from adcgan.bench.machine import (ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s, machine_info,
-                                  sync)
+from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s,
+                                  machine_info, sync)
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 
-GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
 # detectors that optimise per image at test time: (scored images, batch) instead of the flags' values
 TEST_TIME_SEARCH = {"adgan": (64, 16)}
 
@@ -117,7 +116,7 @@ def flops_per_image(det, geometry) -> tuple[float, float]:
 
 def measure(name: str, g: int, args, gemm: float) -> dict:
     """One row: rates, FLOPs and fractions of the GEMM ceiling for detector ``name`` at geometry ``g``."""
-    geo = GEOMETRIES[g]
+    geo = BENCH_GEOMETRIES[g]
     row = {"detector": name, "geometry": "x".join(map(str, geo)), "device": args.device, "threads": args.threads,
            "settings": args.settings}
     dets = []

@@ -22,6 +22,8 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+# The geometries the bench scripts time, by side: (H, W, C) of AD-CGAN's three network tables.
+BENCH_GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "neon", "asimd")
 """The instruction-set flags that decide oneDNN's fp32 kernels (reported when present)."""
 

@@ -133,19 +133,20 @@ class _Patches(torch.autograd.Function):
     def forward(ctx: Any, xn: Tensor, k: tuple[int, int], s: tuple[int, int], out: tuple[int, int],
                 taps_last: bool) -> Tensor:
         ctx.meta = (xn.shape, k, s, out, taps_last)
-        return torch.stack(_taps(xn, k, s, out), dim=4 if taps_last else 3)
+        return torch.stack(kernel_taps(xn, k, s, out), dim=4 if taps_last else 3)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         shape, k, s, out, taps_last = ctx.meta
         gx = grad.new_zeros(shape)
-        for t, tap in enumerate(_taps(gx, k, s, out)):
+        for t, tap in enumerate(kernel_taps(gx, k, s, out)):
             tap += grad[..., t] if taps_last else grad[:, :, :, t]
         return gx, None, None, None, None
 
 
-def _taps(xn: Tensor, k: tuple[int, int], s: tuple[int, int], out: tuple[int, int]) -> list[Tensor]:
-    """The kh*kw strided views (N, Ho, Wo, C) of ``xn`` (N, H, W, C) that one kernel tap reads."""
+def kernel_taps(xn: Tensor, k: tuple[int, int], s: tuple[int, int], out: tuple[int, int]) -> list[Tensor]:
+    """The kh*kw strided views (N, Ho, Wo, C) of ``xn`` (N, H, W, C) that the kernel's taps read, in
+    (i, j) row-major order (padding already applied): im2col's columns, without a copy."""
     (kh, kw), (sh, sw), (ho, wo) = k, s, out
     return [xn[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
 

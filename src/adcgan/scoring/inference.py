@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from adcgan.nets.gemm import point_conv_transpose
+from adcgan.nets.gemm import kernel_taps, point_conv_transpose
 
 
 
@@ -142,8 +142,7 @@ class SmallOutputConv(nn.Module):
                           c.bias if c.bias is not None else c.weight.new_zeros(cout))
         wm, b = self._gemm
         xn = x.permute(0, 2, 3, 1)
-        cols = torch.stack([xn[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
-                            for i in range(kh) for j in range(kw)], dim=3)   # (N, Ho, Wo, kh*kw, Cin)
+        cols = torch.stack(kernel_taps(xn, (kh, kw), (sh, sw), (ho, wo)), dim=3)   # (N, Ho, Wo, kh*kw, Cin)
         y = torch.addmm(b, cols.reshape(n * ho * wo, -1), wm)
         return y.view(n, ho, wo, -1).permute(0, 3, 1, 2)
 

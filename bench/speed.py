@@ -3,7 +3,8 @@
 Prints the machine (CPU model, ISA flags, threads, GPU), the fp32 GEMM rate measured in the same
 run (before and after the timings), then one line per (detector, geometry): train images/s over
 timed steps of batch 32 (after warm-up steps) on the fast path and on the plain eager path
-(``fast_training=False``, the reference measured side by side in alternating rounds), score images/s in batches of 256,
+(``fast_training=False``, the reference measured side by side in alternating rounds; the fast path runs under
+the fit loop's allocator setting, ``training_memory``, the plain path without), score images/s in batches of 256,
 the FLOPs per trained and per scored image (``torch.utils.flop_counter``), and each rate as a
 fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
 
@@ -26,6 +27,7 @@ from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes
                                   machine_info, sync)
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
+from adcgan.training.loop import training_memory
 
 # detectors that optimise per image at test time: (scored images, batch) instead of the flags' values
 TEST_TIME_SEARCH = {"adgan": (64, 16)}
@@ -38,16 +40,18 @@ def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -
     xs = [torch.rand(d.config.batch_size, c, h, w, device=d.device) for d in dets]
     for det, x in zip(dets, xs):
         det.set_train(True)
-        for _ in range(warmup):
-            det.train_step(x, epoch=det.config.warmup_epochs)
+        with training_memory(det):
+            for _ in range(warmup):
+                det.train_step(x, epoch=det.config.warmup_epochs)
     rates: list[list[float]] = [[] for _ in dets]
     for _ in range(rounds):
         for i, (det, x) in enumerate(zip(dets, xs)):
-            sync(det.device)
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                det.train_step(x, epoch=det.config.warmup_epochs)
-            sync(det.device)
+            with training_memory(det):  # as the fit loop runs its epochs
+                sync(det.device)
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    det.train_step(x, epoch=det.config.warmup_epochs)
+                sync(det.device)
             rates[i].append(steps * len(x) / (time.perf_counter() - t0))
     return [statistics.median(r) for r in rates]
 

@@ -1,6 +1,4 @@
 """Inference copies (adcgan.scoring.inference): every rewrite is exact, copies follow weight changes."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,6 @@ from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentD
 from adcgan.nets.layers import sn
 from adcgan.scoring.inference import InferenceDeconv, NarrowConv, SmallOutputConv, fold_batchnorm, inference_copy, \
     plain_copy, rewrite_for_inference
-from adcgan.scoring.memory import reuse_freed_memory
 
 
 def test_point_input_deconv_by_hand():
@@ -148,32 +145,6 @@ def test_fast_scores_equal_reference_and_follow_weight_changes():
     fast2, ref2 = both()
     assert not np.allclose(fast2["LGR"], fast["LGR"])
     np.testing.assert_allclose(fast2["score"], ref2["score"], rtol=1e-4, atol=1e-6)
-
-
-FAULTS = """
-import resource, torch
-from adcgan.scoring.memory import reuse_freed_memory
-
-def faults():
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(5):
-        y = torch.ones(16 << 20)  # 64 MiB: above glibc's largest dynamic mmap threshold
-        del y
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-plain = faults()
-with reuse_freed_memory():
-    faults()
-    reused = faults()
-print(plain, reused)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
-def test_reuse_freed_memory_avoids_page_faults():
-    out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True).stdout
-    plain, reused = map(int, out.split())
-    assert plain > 5 * 16_000 and reused < plain / 10   # 16,384 4-KiB pages per 64 MiB
 
 
 def test_running_on_switches_networks_and_state_and_restores_them_after_an_error():

@@ -2,4 +2,4 @@
 from adcgan.scoring.inference import (InferenceDeconv, InferenceScorer, NarrowConv, SmallOutputConv,  # noqa: F401
                                       fold_batchnorm, inference_copy, plain_copy, rewrite_for_inference,
                                       weights_version)
-from adcgan.scoring.memory import reuse_freed_memory  # noqa: F401
+from adcgan.memory import reuse_freed_memory  # noqa: F401

@@ -19,8 +19,9 @@ from adcgan.calibration import combine, fit_calibration, jsonable_calibration, p
 from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_metadata, detector_state, \
     load_model, read_checkpoint, write_checkpoint
+from adcgan.memory import reuse_freed_memory
 from adcgan.nets.layers import set_fast_layers
-from adcgan.scoring import InferenceScorer, reuse_freed_memory, select_scorer
+from adcgan.scoring import InferenceScorer, select_scorer
 from adcgan.tensors import as_image_tensor, to_float
 from adcgan.training.loop import fit_loop
 from adcgan.training.runtime import resolve_device, seed_everything

@@ -2,7 +2,6 @@
 
 * :mod:`~adcgan.scoring.inference`: exact inference copies of the networks (the default fast path);
 * :mod:`~adcgan.scoring.compiled`: the same copies under ``torch.compile`` (``compile_scoring``);
-* :mod:`~adcgan.scoring.memory`: the memory setting of a CPU scoring pass.
 
 :func:`select_scorer` is the one place that picks between them.
 """
@@ -14,9 +13,8 @@ from torch import Tensor
 
 from adcgan.scoring.compiled import CompiledScorer
 from adcgan.scoring.inference import InferenceScorer
-from adcgan.scoring.memory import reuse_freed_memory
 
-__all__ = ["CompiledScorer", "InferenceScorer", "reuse_freed_memory", "select_scorer"]
+__all__ = ["CompiledScorer", "InferenceScorer", "select_scorer"]
 
 Scorer = Callable[[Tensor], dict[str, Tensor]]
 

@@ -2,7 +2,9 @@
 
 Detectors only build networks, optimisers, a train step and a score; this
 module owns epochs, batching, seeding, progress bars, JSONL history,
-per-epoch atomic checkpoints, resume and the NaN/inf guard.
+per-epoch atomic checkpoints, resume and the NaN/inf guard. On the CPU fast path
+(``fast_training``) the epochs run with freed buffers kept for reuse
+(:func:`adcgan.memory.reuse_freed_memory`).
 """
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ContextManager
 
 import torch
 from adcgan.fileio import atomic_torch_save
+from adcgan.memory import reuse_freed_memory
 from adcgan.progress import progress as progress_bar, progress_write
 from adcgan.tensors import to_float
 
@@ -61,6 +64,11 @@ def _load_checkpoint(det: "BaseDetector", run_dir: Path, gen: torch.Generator) -
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     det.train_info.update(state["train_info"])
     return int(state["epoch"])
+
+
+def training_memory(det: "BaseDetector") -> ContextManager[None]:
+    """The allocator setting training steps run under: freed buffers kept for reuse on the CPU fast path."""
+    return reuse_freed_memory(det.device.type == "cpu" and det.config.fast_training)
 
 
 def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path | None) -> None:
@@ -141,7 +149,8 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
         det.set_train(True)
         det.on_epoch_start(epoch, data)
         t0 = time.perf_counter()
-        means = _run_epoch(det, data, epoch, gen, run_dir, progress)
+        with training_memory(det):
+            means = _run_epoch(det, data, epoch, gen, run_dir, progress)
         rec = _record_epoch(det, epoch, len(data), time.perf_counter() - t0, means)
         history.append(rec)
         if run_dir is not None:

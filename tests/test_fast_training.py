@@ -91,11 +91,26 @@ def test_gemm_deconv_value_by_hand():
     assert y.tolist() == [[[[2.5, 4.5], [6.5, 8.5]]]]
 
 
-def test_gemm_deconv_leaves_larger_inputs_and_the_plain_switch_to_pytorch():
+@pytest.mark.parametrize("args,size", [((8, 4, 4, 2, 1), 5), ((6, 6, 2, 2, 0), 7), ((8, 4, 3, 2, 1, 1), 4)])
+def test_gemm_deconv_adds_the_bias_apart_on_larger_inputs(args, size):
+    """Larger inputs: PyTorch's transposed convolution with the bias added after it (padding, output padding,
+    k = stride): the same outputs and gradients (input, weight, bias) as nn.ConvTranspose2d."""
+    layer, plain, x = _plain_and_fast(args, (3, args[0], size, size))
+    y, y_ref = layer(x), plain(x)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y)
+    for a, b in zip(torch.autograd.grad(y, [x, *layer.parameters()], g),
+                    torch.autograd.grad(y_ref, [x, *plain.parameters()], g)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_deconv_plain_switch_and_tracing_run_pytorch_bit_for_bit():
     layer, plain, _ = _plain_and_fast((8, 4, 4, 2, 1), (1,))
     x = torch.randn(3, 8, 5, 5)
-    assert torch.equal(layer(x), plain(x))  # the plain forward, bit for bit
+    traced = torch.jit.trace(layer, x, check_trace=False)
+    assert torch.equal(traced(x), plain(x))
     layer.fast = False
+    assert torch.equal(layer(x), plain(x))
     x1 = torch.randn(3, 8, 1, 1)
     assert torch.equal(layer(x1), plain(x1))
 

@@ -31,8 +31,9 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
     Cout*kh*kw)`` is the whole layer and autograd differentiates the product. Forward + backward
     of the 28x28 generator's first layer (512 -> 256, k 4, batch 32) took 54 ms as a oneDNN
     deconvolution and 4 ms as the product on one Xeon core (``bench/speed.py`` measures the step).
-    Other inputs use the plain forward: a pixel-shuffle product for kernel == stride (2x slower)
-    and the bias added apart (no faster in training) were measured and not kept.
+    Other inputs on the CPU run PyTorch's transposed convolution with the bias added apart (oneDNN's
+    bias gradient is slow, :meth:`_bias_apart`); a pixel-shuffle product for kernel == stride was
+    measured and not kept (slower than that).
 
     With spectral normalisation (:func:`sn`) the product uses the stored weight W and divides its
     *output* by sigma: ``x (W / sigma) = (x W) / sigma``, so the (Cin x Cout k k) weight is never
@@ -52,6 +53,8 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
         if not (self.fast and output_size is None and x.dim() == 4 and x.shape[2:] == (1, 1)
                 and self.padding == (0, 0) and self.output_padding == (0, 0) and self.groups == 1
                 and self.dilation == (1, 1)):
+            if self.fast and self.bias is not None and x.device.type == "cpu" and not _tracing():
+                return self._bias_apart(x, output_size)
             return super().forward(x, output_size)
         norm = _spectral_norm_of(self)
         if norm is None:
@@ -59,6 +62,16 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
         weight = self.parametrizations.weight.original
         y = point_conv_transpose(x, weight, None) / block_sigma(self, norm, weight)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+    def _bias_apart(self, x: Tensor, output_size: list[int] | None) -> Tensor:
+        """PyTorch's transposed convolution without its bias, then the bias added: oneDNN's bias gradient
+        of a transposed convolution is slow (14.5 of the 19.5 ms backward of the 28x28 generator's
+        64 -> 64, k = stride = 2 layer at batch 32 on one Xeon core; the sum over the map here: 0.6 ms)."""
+        pad = self._output_padding(x, output_size, self.stride, self.padding, self.kernel_size, 2,  # type: ignore[arg-type]
+                                   self.dilation)  # type: ignore[arg-type]
+        y = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding, pad, self.groups, self.dilation)
+        return y + self.bias.view(1, -1, 1, 1)
 
 
 def _spectral_norm_of(module: nn.Module) -> nn.Module | None:

@@ -22,28 +22,27 @@ def _plain_and_fast(layer_args, x_shape, seed=0):
     return layer, plain, x
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_gemm_deconv_matches_conv_transpose_on_a_1x1_input(bias):
-    layer, plain, x = _plain_and_fast((16, 8, 4, 2, 0, 0, 1, bias), (5, 16, 1, 1))
-    y, y_ref = layer(x), plain(x)
-    assert y.shape == y_ref.shape == (5, 8, 4, 4)
-    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
-    g = torch.randn_like(y)
-    grads = torch.autograd.grad(y, [x, *layer.parameters()], g)
-    grads_ref = torch.autograd.grad(y_ref, [x, *plain.parameters()], g)
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-
-
-def test_gemm_deconv_matches_on_channels_last_weights():
-    layer, plain, x = _plain_and_fast((16, 8, 4, 2, 0), (5, 16, 1, 1))
-    layer, plain = layer.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
+def _assert_same_forward_and_gradients(layer: nn.Module, plain: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The same outputs and gradients (input and every parameter) on both layers; returns the output."""
     y, y_ref = layer(x), plain(x)
     torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
     g = torch.randn_like(y_ref)
     for a, b in zip(torch.autograd.grad(y, [x, *layer.parameters()], g),
                     torch.autograd.grad(y_ref, [x, *plain.parameters()], g)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    return y
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gemm_deconv_matches_conv_transpose_on_a_1x1_input(bias):
+    layer, plain, x = _plain_and_fast((16, 8, 4, 2, 0, 0, 1, bias), (5, 16, 1, 1))
+    assert _assert_same_forward_and_gradients(layer, plain, x).shape == (5, 8, 4, 4)
+
+
+def test_gemm_deconv_matches_on_channels_last_weights():
+    layer, plain, x = _plain_and_fast((16, 8, 4, 2, 0), (5, 16, 1, 1))
+    layer, plain = layer.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
+    _assert_same_forward_and_gradients(layer, plain, x)
 
 
 def _sn_pair(fast: nn.Module, channels_last: bool) -> tuple[nn.Module, nn.Module]:
@@ -96,12 +95,7 @@ def test_gemm_deconv_adds_the_bias_apart_on_larger_inputs(args, size):
     """Larger inputs: PyTorch's transposed convolution with the bias added after it (padding, output padding,
     k = stride): the same outputs and gradients (input, weight, bias) as nn.ConvTranspose2d."""
     layer, plain, x = _plain_and_fast(args, (3, args[0], size, size))
-    y, y_ref = layer(x), plain(x)
-    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
-    g = torch.randn_like(y)
-    for a, b in zip(torch.autograd.grad(y, [x, *layer.parameters()], g),
-                    torch.autograd.grad(y_ref, [x, *plain.parameters()], g)):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    _assert_same_forward_and_gradients(layer, plain, x)
 
 
 def test_gemm_deconv_plain_switch_and_tracing_run_pytorch_bit_for_bit():

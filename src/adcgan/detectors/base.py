@@ -21,6 +21,7 @@ from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError,
     load_model, read_checkpoint, write_checkpoint
 from adcgan.memory import reuse_freed_memory
 from adcgan.nets.layers import set_fast_layers
+from adcgan.progress import progress as progress_bar
 from adcgan.scoring import InferenceScorer, select_scorer
 from adcgan.tensors import as_image_tensor, to_float
 from adcgan.training.loop import fit_loop
@@ -233,8 +234,6 @@ class BaseDetector:
 
     def raw_components(self, X: Any, batch_size: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
         """Per-image components and the detector's own total, batched under ``no_grad``/``eval``."""
-        from adcgan.progress import progress as progress_bar
-
         t = as_image_tensor(X)
         self._check_ready(t)
         bs = batch_size or self.config.score_batch_size

@@ -31,6 +31,7 @@ from adcgan.detectors.helpers import optimizer_options
 from adcgan.nets.baselines import ConvCritic, DCGenerator
 from adcgan.nets.stacked import stacked_parameters
 from adcgan.registry import register_detector
+from adcgan.training.optim import Adam
 
 
 @dataclass
@@ -110,7 +111,7 @@ class ADGAN(BaseDetector):
         """Adam(lr, (beta1, 0.999)) for G and D."""
         betas = (self.config.beta1, 0.999)
         opts = optimizer_options(self.config.fast_training, self.device)
-        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas, **opts)
+        return {k: Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas, **opts)
                 for k in ("G", "D")}
 
     def train_step(self, x: Tensor, epoch: int) -> dict[str, float]:

@@ -24,6 +24,7 @@ from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.helpers import bce_to_constant, optimizer_options
 from adcgan.nets.baselines import ConvCritic, ConvEncoder, DCGenerator, frozen_bn_stats
 from adcgan.registry import register_detector
+from adcgan.training.optim import Adam
 
 
 @dataclass
@@ -59,7 +60,7 @@ class AEGAN(BaseDetector):
         """Adam(lr, (beta1, 0.999)) for E, G and D."""
         betas = (self.config.beta1, 0.999)
         opts = optimizer_options(self.config.fast_training, self.device)
-        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas, **opts)
+        return {k: Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas, **opts)
                 for k in ("E", "G", "D")}
 
     def _step(self, loss: Tensor, names: tuple[str, ...]) -> None:

@@ -20,6 +20,7 @@ from adcgan.detectors.helpers import bce_to_constant, optimizer_options
 from adcgan.nets.baseline_alad import DiscriminatorXX, DiscriminatorXZ, DiscriminatorZZ, EMACopies
 from adcgan.nets.baselines import ConvEncoder, DCGenerator
 from adcgan.registry import register_detector
+from adcgan.training.optim import Adam
 
 
 @dataclass
@@ -60,7 +61,7 @@ class ALAD(BaseDetector):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One Adam (lr, beta1) per trained network (not the EMA copies)."""
         betas = (self.config.beta1, 0.999)
-        return {k: torch.optim.Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas,
+        return {k: Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas,
                                     **optimizer_options(self.config.fast_training, self.device))
                 for k in ("E", "G", "Dxz", "Dxx", "Dzz")}
 

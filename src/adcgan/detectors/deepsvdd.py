@@ -21,6 +21,7 @@ from adcgan.detectors.helpers import optimizer_options
 from adcgan.nets.baseline_svdd import Center, SVDDDecoder, SVDDNet, gcn_l1
 from adcgan.registry import register_detector
 from adcgan.tensors import to_float
+from adcgan.training.optim import Adam
 
 
 @dataclass
@@ -54,8 +55,8 @@ class DeepSVDD(BaseDetector):
         cfg = self.config
         ae_params = list(self.nets["phi"].parameters()) + list(self.nets["decoder"].parameters())
         fused = optimizer_options(cfg.fast_training, self.device)
-        return {"ae": torch.optim.Adam(ae_params, lr=cfg.lr, weight_decay=cfg.ae_weight_decay, **fused),
-                "svdd": torch.optim.Adam(self.nets["phi"].parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+        return {"ae": Adam(ae_params, lr=cfg.lr, weight_decay=cfg.ae_weight_decay, **fused),
+                "svdd": Adam(self.nets["phi"].parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                          **fused)}
 
     def _prep(self, x: Tensor) -> Tensor:

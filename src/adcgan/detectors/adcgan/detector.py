@@ -29,6 +29,7 @@ from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.helpers import optimizer_options
 from adcgan.registry import register_detector
 from adcgan.tensors import to_float
+from adcgan.training.optim import Adam, AdamW
 
 @register_detector
 class ADCGAN(BaseDetector):
@@ -57,10 +58,10 @@ class ADCGAN(BaseDetector):
         """AdamW (betas 0.5, 0.999) for D, G, E; Adam with L2 decay for Dz (released code)."""
         c, n = self.config, self.nets
         betas, fused = (c.adam_beta1, 0.999), optimizer_options(c.fast_training, self.device)
-        return {"D": torch.optim.AdamW(n["D"].parameters(), c.lr, betas, weight_decay=c.wd_critic, **fused),
-                "G": torch.optim.AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen, **fused),
-                "E": torch.optim.AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc, **fused),
-                "Dz": torch.optim.Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz, **fused)}
+        return {"D": AdamW(n["D"].parameters(), c.lr, betas, weight_decay=c.wd_critic, **fused),
+                "G": AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen, **fused),
+                "E": AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc, **fused),
+                "Dz": Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz, **fused)}
 
     def active_components(self) -> tuple[str, ...]:
         """The four paper components, plus KNN (``knn_k > 0``) and ROT (``rotation_weight > 0``)."""

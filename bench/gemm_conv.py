@@ -10,14 +10,13 @@ threshold was chosen.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
-from adcgan.bench.machine import BENCH_GEOMETRIES, gemm_flops_per_s, machine_info
+from adcgan.bench.machine import BENCH_GEOMETRIES, gemm_flops_per_s, layer_bench_args
 from adcgan.detectors.adcgan.networks import Critic, Encoder
 from adcgan.nets.gemm import SMALL_OUTPUT_PIXELS, conv_as_matmul
 
@@ -57,17 +56,8 @@ def time_pair(conv: torch.nn.Conv2d, shape: tuple[int, ...], batch: int, rounds:
 
 def main() -> None:
     """Parse flags and print one line per layer."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--geometries", default="28,32,64")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--reps", type=int, default=3)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    info = machine_info("cpu")
-    print(f"machine: {info['cpu']} | ISA {' '.join(info['isa'])} | torch {info['torch']}, {a.threads} threads | "
-          f"fp32 GEMM 2048^2: {gemm_flops_per_s(2048) / 1e9:.1f} GFLOP/s | batch {a.batch}")
+    a = layer_bench_args(__doc__, batch=32)
+    print(f"fp32 GEMM 2048^2: {gemm_flops_per_s(2048) / 1e9:.1f} GFLOP/s | batch {a.batch}")
     for geo in a.geometries.split(","):
         for net, conv, shape in conv_shapes(BENCH_GEOMETRIES[int(geo)]):
             t_dnn, t_mm = time_pair(conv, shape, a.batch, a.rounds, a.reps)

@@ -9,13 +9,12 @@ read) as a rate.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 
-from adcgan.bench.machine import BENCH_GEOMETRIES, machine_info
+from adcgan.bench.machine import BENCH_GEOMETRIES, layer_bench_args
 from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.training.optim import AdamW
 
@@ -47,15 +46,7 @@ def time_steps(net: torch.nn.Module, rounds: int, reps: int) -> dict[str, float]
 
 def main() -> None:
     """Parse flags and print one line per network."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--geometries", default="28,32,64")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--reps", type=int, default=3)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    info = machine_info("cpu")
-    print(f"machine: {info['cpu']} | ISA {' '.join(info['isa'])} | torch {info['torch']}, {a.threads} threads")
+    a = layer_bench_args(__doc__)
     for geo in a.geometries.split(","):
         for name, net in networks(BENCH_GEOMETRIES[int(geo)]).items():
             n = sum(q.numel() for q in net.parameters())

@@ -35,3 +35,17 @@ def test_gemm_rate_and_machine_info_are_real_measurements():
     info = machine_info()
     assert info["logical_cpus"] >= 1 and info["torch_threads"] >= 1 and isinstance(info["isa"], list)
     assert info["cpu"]
+
+
+def test_layer_bench_args_parse_flags_set_threads_and_print_the_machine(monkeypatch, capsys):
+    from adcgan.bench.machine import layer_bench_args
+    before = torch.get_num_threads()
+    monkeypatch.setattr("sys.argv", ["bench", "--geometries", "32", "--threads", "1", "--reps", "5"])
+    try:
+        a = layer_bench_args("doc", batch=32)
+        assert (a.geometries, a.threads, a.rounds, a.reps, a.batch) == ("32", 1, 3, 5, 32)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    out = capsys.readouterr().out
+    assert out.startswith("machine: ") and out.rstrip().endswith("1 threads")

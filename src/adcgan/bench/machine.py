@@ -12,6 +12,7 @@ bound that a real step cannot reach).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -111,3 +112,17 @@ def ceiling_fraction(images_per_s: float, flops_per_image: float, flops_per_s: f
         raise ValueError("flops_per_image and flops_per_s must be > 0")
     ceiling = flops_per_s / flops_per_image
     return ceiling, images_per_s / ceiling
+
+
+def layer_bench_args(description: str, **extra: Any) -> argparse.Namespace:
+    """Flags of the layer-level bench scripts (``--geometries --threads --rounds --reps`` plus ``extra``
+    integer flags with their defaults), parsed; torch's thread count set. Prints the machine line."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--geometries", default="28,32,64")
+    for name, default in {"threads": 2, "rounds": 3, "reps": 3, **extra}.items():
+        p.add_argument(f"--{name}", type=int, default=default)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    info = machine_info("cpu")
+    print(f"machine: {info['cpu']} | ISA {' '.join(info['isa'])} | torch {info['torch']}, {args.threads} threads")
+    return args

@@ -28,7 +28,7 @@ def networks(geometry: tuple[int, int, int]) -> dict[str, torch.nn.Module]:
 
 def time_steps(net: torch.nn.Module, rounds: int, reps: int) -> dict[str, float]:
     """Median seconds per fused step of torch's AdamW and adcgan's, on random gradients."""
-    params = [p for p in net.parameters()]
+    params = list(net.parameters())
     for p in params:
         p.grad = torch.randn_like(p)
     opts = {"torch": torch.optim.AdamW(params, 1e-4, (0.5, 0.999), weight_decay=1e-4, fused=True),

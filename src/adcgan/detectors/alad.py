@@ -62,7 +62,7 @@ class ALAD(BaseDetector):
         """One Adam (lr, beta1) per trained network (not the EMA copies)."""
         betas = (self.config.beta1, 0.999)
         return {k: Adam(self.nets[k].parameters(), lr=self.config.lr, betas=betas,
-                                    **optimizer_options(self.config.fast_training, self.device))
+                        **optimizer_options(self.config.fast_training, self.device))
                 for k in ("E", "G", "Dxz", "Dxx", "Dzz")}
 
     def _disc_losses(self, x: Tensor, z: Tensor) -> dict[str, Tensor]:

@@ -56,8 +56,7 @@ class DeepSVDD(BaseDetector):
         ae_params = list(self.nets["phi"].parameters()) + list(self.nets["decoder"].parameters())
         fused = optimizer_options(cfg.fast_training, self.device)
         return {"ae": Adam(ae_params, lr=cfg.lr, weight_decay=cfg.ae_weight_decay, **fused),
-                "svdd": Adam(self.nets["phi"].parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                         **fused)}
+                "svdd": Adam(self.nets["phi"].parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)}
 
     def _prep(self, x: Tensor) -> Tensor:
         return gcn_l1(x) if self.config.gcn else x

@@ -40,10 +40,9 @@ class _FlatViews:
         if group.get("fused") and not group.get("amsgrad"):
             lists = (params, grads, exp_avgs, exp_avg_sqs)
             for i, p in enumerate(params):
-                same = all(lst[i].stride() == p.stride() for lst in lists[1:])
-                if same and flat_view(p) is not None:
-                    for lst in lists:
-                        lst[i] = flat_view(lst[i])
+                if flat_view(p) is not None and all(lst[i].stride() == p.stride() for lst in lists[1:]):
+                    for lst in lists:  # same strides as the dense parameter: each is dense too
+                        lst[i] = lst[i].as_strided((p.numel(),), (1,))
         return has_complex
 
 

@@ -4,7 +4,8 @@ Prints the machine (CPU model, ISA flags, threads, GPU), the fp32 GEMM rate meas
 run (before and after the timings), then one line per (detector, geometry): train images/s over
 timed steps of batch 32 (after warm-up steps) on the fast path and on the plain eager path
 (``fast_training=False``, the reference measured side by side in alternating rounds; the fast path runs under
-the fit loop's allocator setting, ``training_memory``, the plain path without), score images/s in batches of 256,
+the fit loop's allocator setting, ``training_memory``, the plain path without; both under the fit loop's autocast
+with ``--set precision=bf16``, and then also against the bfloat16 GEMM ceiling), score images/s in batches of 256,
 the FLOPs per trained and per scored image (``torch.utils.flop_counter``), and each rate as a
 fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
 
@@ -12,6 +13,7 @@ fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
     python bench/speed.py --geometries 28 --threads 2 --channels-last
     python bench/speed.py --detectors adcgan,alad --device cuda
     python bench/speed.py --geometries 32 --set variant=plus     # any detector setting (adcgan+ here)
+    python bench/speed.py --geometries 28 --set precision=bf16  # bf16 mixed-precision training
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes
                                   machine_info, sync)
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
-from adcgan.training.loop import training_memory
+from adcgan.training.loop import training_context
 
 # detectors that optimise per image at test time: (scored images, batch) instead of the flags' values
 TEST_TIME_SEARCH = {"adgan": (64, 16)}
@@ -40,13 +42,13 @@ def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -
     xs = [torch.rand(d.config.batch_size, c, h, w, device=d.device) for d in dets]
     for det, x in zip(dets, xs):
         det.set_train(True)
-        with training_memory(det):
+        with training_context(det):
             for _ in range(warmup):
                 det.train_step(x, epoch=det.config.warmup_epochs)
     rates: list[list[float]] = [[] for _ in dets]
     for _ in range(rounds):
         for i, (det, x) in enumerate(zip(dets, xs)):
-            with training_memory(det):  # as the fit loop runs its epochs
+            with training_context(det):  # as the fit loop runs its epochs (allocator, precision)
                 sync(det.device)
                 t0 = time.perf_counter()
                 for _ in range(steps):
@@ -141,6 +143,8 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
     if ft > 0:
         row["train_ceiling_images_per_s"], row["train_fraction"] = ceiling_fraction(row["train_images_per_s"], ft, gemm)
         row["train_plain_fraction"] = ceiling_fraction(row["train_plain_images_per_s"], ft, gemm)[1]
+        if args.gemm_bf16:
+            row["train_bf16_fraction"] = ceiling_fraction(row["train_images_per_s"], ft, args.gemm_bf16)[1]
     if fs > 0:
         row["score_ceiling_images_per_s"], row["score_fraction"] = ceiling_fraction(row["score_images_per_s"], fs, gemm)
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
@@ -150,8 +154,9 @@ def print_row(row: dict) -> None:
     """One readable line, then the JSON row."""
     pct = lambda k: f"{100 * row[k]:5.1f}%" if k in row else "  n/a"  # noqa: E731
     label = row["detector"] + "".join(f" {k}={v}" for k, v in row["settings"].items())
+    bf16 = f", {pct('train_bf16_fraction')} of the bf16 one" if "train_bf16_fraction" in row else ""
     print(f"{label:9s} {row['geometry']:9s} train {row['train_images_per_s']:8.1f} img/s "
-          f"({pct('train_fraction')} of ceiling; plain {row['train_plain_images_per_s']:.1f} = "
+          f"({pct('train_fraction')} of ceiling{bf16}; plain {row['train_plain_images_per_s']:.1f} = "
           f"{pct('train_plain_fraction')}, fast/plain x{row['train_images_per_s'] / row['train_plain_images_per_s']:.2f})"
           f"   score {row['score_images_per_s']:8.1f} img/s ({pct('score_fraction')})   "
           f"{row['train_mflop_per_image']:.0f} / {row['score_mflop_per_image']:.0f} MFLOP per trained / scored image"
@@ -185,10 +190,13 @@ def main() -> None:
     info = machine_info(args.device)
     gemm_before = gemm_flops_per_s(args.gemm_size, device=args.device)
     args.copy_rate = copy_bytes_per_s(device=args.device)
+    bf16 = args.settings.get("precision") == "bf16"
+    args.gemm_bf16 = gemm_flops_per_s(args.gemm_size, device=args.device, dtype=torch.bfloat16) if bf16 else 0.0
     print(f"machine: {info['cpu']} | ISA {' '.join(info['isa']) or 'none found'} | {info['logical_cpus']} logical CPUs"
           f" | torch {info['torch']}, {info['torch_threads']} threads" + (f" | GPU {info['gpu']}" if "gpu" in info else ""))
     print(f"fp32 GEMM {args.gemm_size}^2: {gemm_before / 1e9:.1f} GFLOP/s; batch {args.batch_size}, "
-          f"{args.rounds} alternating rounds of {args.steps} timed steps; memory copy {args.copy_rate / 1e9:.1f} GB/s")
+          f"{args.rounds} alternating rounds of {args.steps} timed steps; memory copy {args.copy_rate / 1e9:.1f} GB/s"
+          + (f"; bf16 GEMM {args.gemm_bf16 / 1e9:.1f} GFLOP/s (precision=bf16: train fractions of both)" if bf16 else ""))
     for name in names:
         for g in args.geometries.split(","):
             print_row(measure(name, int(g), args, gemm_before))  # each row as soon as it is measured
@@ -196,7 +204,8 @@ def main() -> None:
     gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)
     print(json.dumps({"machine": info, "copy_gb_per_s": round(args.copy_rate / 1e9, 1),
                       "gemm_gflops_before": round(gemm_before / 1e9, 1),
-                      "gemm_gflops_after": round(gemm_after / 1e9, 1)}))
+                      "gemm_gflops_after": round(gemm_after / 1e9, 1),
+                      **({"gemm_bf16_gflops": round(args.gemm_bf16 / 1e9, 1)} if bf16 else {})}))
     if abs(gemm_after - gemm_before) > 0.1 * gemm_before:
         print(f"warning: the GEMM rate moved from {gemm_before / 1e9:.1f} to {gemm_after / 1e9:.1f} GFLOP/s during the "
               "run (other load on the machine?): the fractions are uncertain by that much")

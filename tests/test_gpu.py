@@ -40,3 +40,11 @@ def test_every_detector_runs_a_step_on_cuda(name):
     det = create_detector(name, device="cuda", epochs=1, warmup_epochs=0, batch_size=8)
     det.fit(_data(32), progress=False)
     assert np.all(np.isfinite(det.score_samples(_data(8, seed=3))))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not torch.cuda.is_bf16_supported(),
+                    reason="no CUDA device with bfloat16")
+def test_adcgan_trains_in_bf16_on_cuda_and_scores_in_fp32():
+    det = ADCGAN(device="cuda", epochs=1, warmup_epochs=1, batch_size=8, precision="bf16").fit(_data(40), progress=False)
+    assert {p.dtype for p in det.nets["D"].parameters()} == {torch.float32}
+    assert np.all(np.isfinite(det.score_samples(_data(8, seed=3))))

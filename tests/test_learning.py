@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from adcgan.experiment import RunSpec, run_experiment
+from adcgan.training.precision import bf16_support
 from conftest import FMNIST_DIR, need
 
 # Budget: 1 AE warm-up + 6 main epochs on 1,000 of the 5,400 normal training images (186 GAN
@@ -57,4 +59,15 @@ PLUS_FLOOR = 0.80
 def test_adcgan_plus_learns_fashion_mnist_tshirt(tmp_path):
     m = fmnist_run(tmp_path, "T-shirt/top", PLUS_BUDGET)
     assert m["combine"]["mode"] == "mixed" and set(m["component_auroc"]) >= {"KNN", "ROT"}
+    assert m["roc_auc"] > PLUS_FLOOR, json.dumps(m["component_auroc"])
+
+
+# The same budget in bf16 mixed precision (precision="bf16", issue 9). Calibration (this 2-core Xeon with AMX,
+# 2 threads, 2026-12-03): seeds 0/1/2 gave ROC-AUC 0.901 / 0.882 / 0.923 in bf16 and 0.896 / 0.891 / 0.907 in
+# fp32 at the same commit; training 11.8-12.8 s against 16.1-16.7 s. The fp32 floor applies.
+@pytest.mark.slow
+@pytest.mark.skipif(bf16_support(torch.device("cpu")) is not None, reason="no bfloat16 kernels on this CPU")
+def test_adcgan_plus_learns_fashion_mnist_tshirt_in_bf16(tmp_path):
+    m = fmnist_run(tmp_path, "T-shirt/top", {**PLUS_BUDGET, "precision": "bf16"})
+    assert m["budget"]["precision"] == "bf16"
     assert m["roc_auc"] > PLUS_FLOOR, json.dumps(m["component_auroc"])

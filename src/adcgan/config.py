@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from adcgan.calibration import COMBINE_MODES
+from adcgan.training.precision import PRECISIONS
 
 
 @dataclass
@@ -40,6 +41,11 @@ class DetectorConfig:
             single-slope PReLU as LeakyReLU kernels (:class:`adcgan.nets.layers.FastPReLU`) and the
             fused Adam/AdamW kernel; the same computation up to float rounding (tests/test_fast_training.py).
             ``False`` = plain PyTorch layers and optimisers.
+        precision: Training arithmetic, one of :data:`adcgan.training.precision.PRECISIONS`: ``fp32``
+            (default) or ``bf16``, mixed precision (bfloat16 convolutions and matrix products under
+            ``torch.autocast``, fp32 weights, optimiser state and scoring). ``bf16`` changes the
+            arithmetic; it needs a CPU with AVX-512/AMX or a CUDA GPU with bf16
+            (:mod:`adcgan.training.precision`).
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
         combine: How the total score is made from the components (:mod:`adcgan.calibration`):
@@ -65,6 +71,7 @@ class DetectorConfig:
     compile_scoring: bool = False
     fast_scoring: bool = True
     fast_training: bool = True
+    precision: str = "fp32"
     combine: str = "raw"
     components: str = ""
     calibration_robust: bool = True
@@ -82,6 +89,7 @@ class DetectorConfig:
              f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}"),
             (self.max_train_images is None or self.max_train_images >= 2,
              f"max_train_images must be >= 2, got {self.max_train_images}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.combine in COMBINE_MODES, f"combine must be one of {', '.join(COMBINE_MODES)}, got {self.combine!r}"),
         ]
         for ok, msg in checks:

@@ -23,6 +23,7 @@ from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
 from adcgan.report import write_report
 from adcgan.tensors import as_image_tensor
+from adcgan.training.precision import bf16_native
 from adcgan.training.runtime import versions
 
 
@@ -155,7 +156,15 @@ def train_budget(det: BaseDetector, n_available: int) -> dict[str, Any]:
     return {"epochs": c.epochs, "warmup_epochs": c.warmup_epochs, "epochs_done": ti.get("epochs_done"),
             "batch_size": c.batch_size, "train_images": ti.get("train_images"),
             "train_images_available": n_available, "max_train_images": c.max_train_images,
-            "val_images": ti.get("val_images")}
+            "val_images": ti.get("val_images"), "precision": c.precision}
+
+
+def _precision_note(precision: str, device: torch.device) -> str:
+    """What the run's header line says of a precision other than fp32."""
+    if precision == "fp32":
+        return ""
+    slow = "" if bf16_native(device) else " (no bfloat16 hardware on this CPU: emulated, likely slower than fp32)"
+    return f"; {precision} mixed precision{slow}"
 
 
 def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -182,7 +191,8 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
         _print(f"BUDGET CUT: training on {cfg.max_train_images} of {len(train)} normal images "
                f"(--max-train-images, seed {spec.seed})", progress)
     _print(f"[adcgan] {det.name} on {ds.display_name}: {split.description}; "
-           f"{cfg.warmup_epochs} warm-up + {cfg.epochs} epochs", progress)
+           f"{cfg.warmup_epochs} warm-up + {cfg.epochs} epochs"
+           + _precision_note(cfg.precision, det.device), progress)
     t0 = time.perf_counter()
     det.fit(train, ds.train.images[split.val_idx], run_dir=out_dir, resume=resume, progress=progress)
     train_secs = time.perf_counter() - t0

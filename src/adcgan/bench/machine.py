@@ -60,14 +60,16 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_flops_per_s(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
-    """Median fp32 FLOP/s of an ``n x n @ n x n`` product (2 n^3 FLOPs) over ``repeats`` timings.
+def gemm_flops_per_s(n: int = 2048, repeats: int = 5, device: str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> float:
+    """Median FLOP/s of an ``n x n @ n x n`` product (2 n^3 FLOPs) in ``dtype`` over ``repeats`` timings.
 
     One untimed product comes first (thread pool and kernel selection); the current torch thread
-    setting applies, so call it with the threads the measured work uses.
+    setting applies, so call it with the threads the measured work uses. fp32 sets the ceiling of
+    every figure; bfloat16 (``precision=bf16`` training) the ceiling of its convolutions and products.
     """
     dev = torch.device(device)
-    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
     torch.mm(a, b)
     rates = []
     for _ in range(repeats):

@@ -6,6 +6,7 @@ from typing import Any
 
 from adcgan import __version__
 from adcgan.protocols import SCHEMES
+from adcgan.training.precision import PRECISIONS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -53,6 +54,8 @@ def _add_train(sub: Any) -> None:
                    help="adcgan: paper (default), official (released-code behaviours) or plus (adcgan+)")
     t.add_argument("--latent-dim", type=int, help="latent size (default 100; 200 for 64x64)")
     t.add_argument("--num-threads", type=int, help="torch CPU threads")
+    t.add_argument("--precision", choices=PRECISIONS, help="training arithmetic: fp32 (default) or bf16 mixed "
+                   "precision (changes the arithmetic; CPUs with AVX-512/AMX, CUDA GPUs with bf16)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any detector setting, repeatable")
     t.add_argument("--out", required=True, help="new report folder (refuses to overwrite)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")

@@ -19,7 +19,7 @@ RUN_FLAGS = ("detector", "dataset", "scheme", "cls", "seed", "test_set", "data_d
              "max_test_images")
 """Flags that go into the :class:`RunSpec` itself."""
 DET_FLAGS = ("epochs", "warmup_epochs", "batch_size", "max_train_images", "device", "variant", "num_threads",
-             "latent_dim", "compile_scoring")
+             "latent_dim", "compile_scoring", "precision")
 """Flags that go into the detector's config."""
 _DEFAULTED = ("detector", "dataset", "scheme", "cls", "seed", "test_set", "preprocess")
 _NOT_SETTINGS = ("config", "set", "command")

@@ -4,20 +4,23 @@ Detectors only build networks, optimisers, a train step and a score; this
 module owns epochs, batching, seeding, progress bars, JSONL history,
 per-epoch atomic checkpoints, resume and the NaN/inf guard. On the CPU fast path
 (``fast_training``) the epochs run with freed buffers kept for reuse
-(:func:`adcgan.memory.reuse_freed_memory`).
+(:func:`adcgan.memory.reuse_freed_memory`); with ``precision="bf16"`` under bf16 autocast
+(:mod:`adcgan.training.precision`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 import torch
 from adcgan.fileio import atomic_torch_save
 from adcgan.memory import reuse_freed_memory
 from adcgan.progress import progress as progress_bar, progress_write
+from adcgan.training.precision import check_precision, step_autocast
 from adcgan.tensors import to_float
 
 if TYPE_CHECKING:
@@ -69,6 +72,15 @@ def _load_checkpoint(det: "BaseDetector", run_dir: Path, gen: torch.Generator) -
 def training_memory(det: "BaseDetector") -> ContextManager[None]:
     """The allocator setting training steps run under: freed buffers kept for reuse on the CPU fast path."""
     return reuse_freed_memory(det.device.type == "cpu" and det.config.fast_training)
+
+
+@contextlib.contextmanager
+def training_context(det: "BaseDetector") -> Iterator[None]:
+    """What the fit loop's epochs run under: :func:`training_memory` and the step's autocast
+    (``precision``, :mod:`adcgan.training.precision`; raises ``ValueError`` where it cannot run)."""
+    check_precision(det.config.precision, det.device)
+    with training_memory(det), step_autocast(det.config.precision, det.device):
+        yield
 
 
 def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path | None) -> None:
@@ -141,6 +153,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
     cfg = det.config
     if len(data) < cfg.batch_size:
         raise ValueError(f"need at least batch_size={cfg.batch_size} training images, got {len(data)}")
+    check_precision(cfg.precision, det.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     start = _start_epoch(det, run_dir, resume, gen)
     history = []
@@ -149,7 +162,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
         det.set_train(True)
         det.on_epoch_start(epoch, data)
         t0 = time.perf_counter()
-        with training_memory(det):
+        with training_context(det):
             means = _run_epoch(det, data, epoch, gen, run_dir, progress)
         rec = _record_epoch(det, epoch, len(data), time.perf_counter() - t0, means)
         history.append(rec)

@@ -1,6 +1,7 @@
 """AD-CGAN losses as small pure functions (paper Eq. 1, 2, 3, 4-6).
 
-Every function takes tensors and returns a scalar tensor (or per-image scores).
+Every function takes tensors and returns a scalar tensor (or per-image scores). The training losses
+run in fp32 under bf16 mixed precision (:func:`adcgan.training.precision.fp32_loss`).
 """
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from adcgan.training.precision import fp32_loss
+
 ABLATION_INPUTS = ("LGR", "LGD", "LFE", "LFL")
 """The four score components of Eq. 4 that the Table 4 ablations combine."""
 ABLATIONS = ("LG", "LG+LFE", "LG+LFL", "GF")
 """Table 4's scores: LG alone, LG plus LFE (rho = 1), LG plus LFL (rho = 0), the full score GF."""
 
+
+@fp32_loss
 def infonce_local_global(local: Tensor, glob: Tensor, mask_value: float | None = None) -> Tensor:
     """Local-global InfoNCE of Eq. 1, with phi_theta = identity (released code).
 
@@ -44,11 +49,13 @@ def infonce_local_global(local: Tensor, glob: Tensor, mask_value: float | None =
     return -log_p.mean()
 
 
+@fp32_loss
 def relativistic_d_loss(c_real: Tensor, c_fake: Tensor) -> Tensor:
     """L_advD of Eq. 6: -E[log sigmoid(C(x_r) - C(x_f))], pairs matched by batch position."""
     return F.softplus(-(c_real - c_fake)).mean()
 
 
+@fp32_loss
 def relativistic_g_loss(c_real: Tensor, c_fake: Tensor) -> Tensor:
     """L_advG of Eq. 6: -E[log sigmoid(C(x_f) - C(x_r))]."""
     return F.softplus(-(c_fake - c_real)).mean()
@@ -66,17 +73,20 @@ def generator_loss(c_real: Tensor, c_fake: Tensor, local_fake: Tensor, glob_fake
     return relativistic_g_loss(c_real, c_fake) + alpha * infonce_local_global(local_fake, glob_fake, mask_value)
 
 
+@fp32_loss
 def ae_loss(x: Tensor, recon: Tensor) -> Tensor:
     """L_AE = ||x - G(E(x))||^2, averaged over elements (MSE)."""
     return F.mse_loss(recon, x)
 
 
+@fp32_loss
 def dz_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
     """L_dz of Eq. 3 as binary cross-entropy: Dz(z, z) -> 1, Dz(z, E(x)) -> 0."""
     return (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
             + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
 
 
+@fp32_loss
 def encoder_adv_loss(logits_fake: Tensor) -> Tensor:
     """The encoder's side of Eq. 3 (non-saturating): make Dz(z, E(x)) look like a real pair."""
     return F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))

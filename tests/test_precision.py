@@ -171,3 +171,54 @@ def test_the_run_header_says_when_bf16_is_emulated(monkeypatch):
     monkeypatch.setattr(experiment, "bf16_native", lambda device: False)
     assert "emulated, likely slower than fp32" in experiment._precision_note("bf16", cpu)
     assert P.bf16_native(torch.device("meta")) is False
+
+
+def test_block_weight_casts_once_per_cached_block_under_autocast():
+    from torch.nn.utils import parametrize
+    from adcgan.nets.gemm import block_weight
+    m, w = torch.nn.Linear(3, 2), torch.randn(8, 4, requires_grad=True)
+    assert block_weight(m, w) is w  # no autocast: the weight itself
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a, b = block_weight(m, w), block_weight(m, w)  # outside a block: a cast per call
+        with parametrize.cached():
+            c, d = block_weight(m, w), block_weight(m, w)
+            e = block_weight(m, w, "weight")  # another name, another entry
+    assert a is not b and c is d and e is not c
+    assert c.dtype == torch.bfloat16 and torch.equal(c, w.detach().to(torch.bfloat16))
+    (c.float() * torch.arange(32.0).view(8, 4)).sum().backward()
+    assert w.grad.dtype == torch.float32 and torch.equal(w.grad, torch.arange(32.0).view(8, 4))
+
+
+class _WeightCasts(TorchDispatchMode):
+    """Counts fp32 -> bf16 casts of tensors with ``shape``."""
+
+    def __init__(self, shape) -> None:
+        super().__init__()
+        self.shape, self.n = tuple(shape), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func == torch.ops.aten._to_copy.default and tuple(args[0].shape) == self.shape \
+                and out.dtype == torch.bfloat16:
+            self.n += 1
+        return out
+
+
+@needs_bf16
+@pytest.mark.parametrize("size", [3, 12])  # 3x3 output: the product path; 12x12: oneDNN's convolution
+def test_a_critic_layer_casts_its_weight_once_per_block_with_the_same_outputs(size):
+    from torch.nn.utils import parametrize
+    from adcgan.nets.gemm import GemmConv2d
+    from adcgan.nets.layers import sn
+    torch.manual_seed(0)
+    conv = sn(GemmConv2d(8, 16, 3, 1, 1)).to(memory_format=torch.channels_last)
+    x = torch.randn(4, 8, size, size).to(memory_format=torch.channels_last)
+    mode = _WeightCasts(conv.parametrizations.weight.original.shape)
+    conv.eval()  # no power-iteration step: the two blocks see the same sigma
+    with torch.autocast("cpu", dtype=torch.bfloat16), mode:
+        with parametrize.cached():
+            y1, y2 = conv(x), conv(x)
+        casts_in_block = mode.n
+        y3 = conv(x)  # no block: autocast's own cast, per forward
+    assert casts_in_block == 1 and mode.n == 2
+    assert torch.equal(y1, y2) and torch.equal(y1, y3)

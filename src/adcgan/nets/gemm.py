@@ -61,7 +61,7 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
             return point_conv_transpose(x, self.weight, self.bias)
         weight = self.parametrizations.weight.original
         y = point_conv_transpose(x, block_weight(self, weight), None) / block_sigma(self, norm, weight)
-        return y if self.bias is None else y + self.bias.to(y.dtype).view(1, -1, 1, 1)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
     def _bias_apart(self, x: Tensor, output_size: list[int] | None) -> Tensor:
         """PyTorch's transposed convolution without its bias, then the bias added: oneDNN's bias gradient
@@ -71,7 +71,7 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
                                    self.dilation)  # type: ignore[arg-type]
         y = F.conv_transpose2d(x, block_weight(self, self.weight, "weight"), None, self.stride, self.padding, pad,
                                self.groups, self.dilation)
-        return y + self.bias.to(y.dtype).view(1, -1, 1, 1)
+        return y + self.bias.view(1, -1, 1, 1)
 
 
 def _spectral_norm_of(module: nn.Module) -> nn.Module | None:
@@ -234,7 +234,7 @@ def conv_as_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple
     if scale is not None:
         y = y / scale
     if bias is not None:
-        y = y + bias.to(y.dtype)  # autocast: bf16 like the product (a no-op in fp32)
+        y = y + bias
     return y.view(n, out[0], out[1], cout).permute(0, 3, 1, 2)
 
 

@@ -113,6 +113,17 @@ def test_bad_inputs_give_one_clear_error(bar_folder, tmp_path, capsys, argv, mes
     assert rc == 2 and message in err and "Traceback" not in err
 
 
+def test_bf16_on_a_device_without_it_is_one_error_and_leaves_no_folder(bar_folder, tmp_path, capsys, monkeypatch):
+    from adcgan.training import precision
+    monkeypatch.setattr(precision, "bf16_support", lambda device: "this CPU has no bfloat16 kernels")
+    out = tmp_path / "x"
+    rc = main(["train", "--dataset", "folder", "--data-dir", str(bar_folder), *TINY, "--precision", "bf16",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "precision=bf16 cannot train here: this CPU has no bfloat16 kernels" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_missing_data_and_model_errors(tmp_path, capsys):
     assert main(["train", "--dataset", "folder", "--data-dir", str(tmp_path / "nope"), *TINY,
                  "--out", str(tmp_path / "x")]) == 2

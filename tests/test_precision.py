@@ -36,13 +36,18 @@ class _ProductDtypes(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _one_step(name: str, precision: str, seed: int = 0, **kw) -> tuple:
-    """(detector, losses) after one main-phase step from a fixed seed, state and batch."""
-    torch.manual_seed(seed)
+def _ready(name: str, precision: str, **kw) -> tuple:
+    """(detector built at 28x28 in training mode, batch of 8), both from fixed seeds."""
+    torch.manual_seed(0)
     det = create_detector(name, device="cpu", epochs=1, warmup_epochs=0, batch_size=8, precision=precision, **kw)
     det._build((28, 28, 1))
     det.set_train(True)
-    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    return det, torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+
+
+def _one_step(name: str, precision: str, **kw) -> tuple:
+    """(detector, losses) after one main-phase step from a fixed seed, state and batch."""
+    det, x = _ready(name, precision, **kw)
     with training_context(det):
         return det, det.train_step(x, epoch=0)
 
@@ -89,11 +94,7 @@ def test_steps_in_one_context_equal_steps_each_in_its_own():
     """Two bf16 steps of AD-CGAN (each updating weights several times) inside one training context give the
     losses of the same two steps each in a fresh context, to the last bit."""
     def two_steps(one_context: bool) -> list[dict[str, float]]:
-        torch.manual_seed(0)
-        det = create_detector("adcgan", device="cpu", epochs=1, warmup_epochs=0, batch_size=8, precision="bf16")
-        det._build((28, 28, 1))
-        det.set_train(True)
-        x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+        det, x = _ready("adcgan", "bf16")
         if one_context:
             with training_context(det):
                 return [det.train_step(x, epoch=0) for _ in range(2)]

@@ -46,9 +46,8 @@ def bf16_native(device: torch.device) -> bool:
 
 
 def check_precision(precision: str, device: torch.device) -> None:
-    """Raise ``ValueError`` with one clear message when ``precision`` cannot train on ``device``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    """Raise ``ValueError`` with one clear message when ``precision`` cannot train on ``device`` (its value
+    is already one of :data:`PRECISIONS`: ``DetectorConfig.validate``)."""
     if precision == "bf16":
         why = bf16_support(device)
         if why is not None:

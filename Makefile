@@ -9,7 +9,7 @@ DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 # The demo's declared budget (a cut of the paper's 15 + 5 epochs on 5,400 images): printed and recorded.
 DEMO_BUDGET ?= --epochs 5 --warmup-epochs 1 --max-train-images 2000
 
-.PHONY: demo test data env bench-speed clean-venv
+.PHONY: demo test data env bench-speed bench-roofline clean-venv
 
 $(STAMP): pyproject.toml scripts/install_torch.sh
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: env data
 
 bench-speed: env
 	$(BIN)/python bench/speed.py
+
+bench-roofline: env
+	$(BIN)/python bench/roofline.py --geometries 28,32,64
 
 clean-venv:
 	rm -rf $(VENV)

@@ -48,8 +48,8 @@ def report(label: str, fn, seconds: float, args) -> dict:
     time_products(calls, args.replays)
     row = {"what": label, **{k: round(v, 3) for k, v in products_summary(calls, seconds, args.gemm).items()}}
     print(f"{label}: {row['step_ms']:.1f} ms = {100 * row['step_fraction']:.1f} % of the GEMM ceiling | products "
-          f"{row['product_gflop']:.2f} GFLOP in {row['product_ms']:.1f} ms alone = {100 * row['product_fraction']:.1f} %"
-          f" (the bound if the rest were free) | the rest {row['rest_ms']:.1f} ms")
+          f"{row['product_gflop']:.2f} GFLOP in {row['product_ms']:.1f} ms alone = "
+          f"{100 * row['product_fraction']:.1f} % (the bound if the rest were free) | the rest {row['rest_ms']:.1f} ms")
     calls.sort(key=lambda c: -c.seconds * c.count)
     for c in calls[:args.top]:
         rate = c.flops / c.seconds if c.seconds > 0 else 0.0
@@ -82,7 +82,8 @@ def run_geometry(g: int, args) -> None:
         small, small_step = training_step(geo, args.small_batch, args)
         with training_context(small):
             fixed = step_seconds(small_step, args.steps, args.warmup_steps, small.device)
-        print(f"    a batch-{args.small_batch} step: {fixed * 1e3:.1f} ms = {100 * fixed * 1e3 / row['step_ms']:.0f} % "
+        share = 100 * fixed * 1e3 / row["step_ms"]
+        print(f"    a batch-{args.small_batch} step: {fixed * 1e3:.1f} ms = {share:.0f} % "
               f"of the batch-{args.batch_size} step ({args.small_batch / args.batch_size:.0%} of its images)")
     det.after_fit(torch.randint(0, 256, (256, ch, h, w), dtype=torch.uint8))
     xs = torch.randint(0, 256, (args.score_batch, ch, h, w), dtype=torch.uint8)

@@ -9,7 +9,8 @@ from torch.nn.utils import parametrize
 
 from adcgan import ADCGAN
 from adcgan.nets.gemm import SMALL_OUTPUT_PIXELS, GemmConv2d, GemmConvTranspose2d, _spectral_norm_of, conv_as_matmul
-from adcgan.nets.layers import FastPReLU, sn
+from adcgan.nets.layers import FastPReLU, GemmLinear, sn
+from adcgan.registry import create_detector
 
 
 
@@ -130,22 +131,49 @@ def test_spectral_normalised_gemm_conv_matches_the_parametrisation(args, size, c
     _assert_same_spectral_norm_steps(fast, plain, torch.randn(3, args[0], size, size, requires_grad=True), atol=1e-5)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_spectral_normalised_gemm_linear_matches_the_parametrisation(bias):
+    """Output-side sigma on a Linear layer: the same outputs, gradients (input and weights) and power-iteration
+    buffers as torch's spectral-normalised nn.Linear over three training forwards and one in eval mode, and the
+    normalised weight is never computed on the fast path."""
+    torch.manual_seed(0)
+    fast, plain = _sn_pair(sn(GemmLinear(12, 7, bias=bias)), channels_last=False)
+    materialised = []
+    fast.parametrizations.weight[0].register_forward_hook(lambda *a: materialised.append(1))
+    _assert_same_spectral_norm_steps(fast, plain, torch.randn(5, 12, requires_grad=True), atol=1e-6)
+    assert not materialised
+    plain(torch.randn(2, 12))
+    assert plain.parametrizations.weight[0] is not None and isinstance(plain, nn.Linear)
+
+
+def test_gemm_linear_plain_switch_and_no_spectral_norm_run_pytorch_bit_for_bit():
+    torch.manual_seed(0)
+    layer, x = sn(GemmLinear(6, 4)), torch.randn(3, 6)
+    reference = copy.deepcopy(layer)
+    reference.__class__.forward = nn.Linear.forward  # the parametrised class is this copy's own
+    layer.fast = False
+    assert torch.equal(layer(x), reference(x))
+    bare = GemmLinear(6, 4)
+    assert torch.equal(bare(x), F.linear(x, bare.weight, bare.bias))
+
+
 @pytest.mark.parametrize("make,shape", [(lambda: GemmConv2d(8, 6, 3, 1, 1), (3, 8, 4, 4)),
-                                        (lambda: GemmConvTranspose2d(8, 6, 4, 1, 0), (3, 8, 1, 1))])
+                                        (lambda: GemmConvTranspose2d(8, 6, 4, 1, 0), (3, 8, 1, 1)),
+                                        (lambda: GemmLinear(8, 6), (3, 8))])
 def test_spectral_norm_runs_once_per_cached_block_as_the_parametrisation(make, shape):
     """Inside ``parametrize.cached()`` two forwards share one sigma (one power iteration per block, as torch's
     cached weight): the same outputs, summed gradients and buffers as the parametrised layer, block after block."""
     torch.manual_seed(0)
-    fast, plain = _sn_pair(sn(make()), channels_last=True)
+    fast, plain = _sn_pair(sn(make()), channels_last=len(shape) == 4)
     materialised = []
     fast.parametrizations.weight[0].register_forward_hook(lambda *a: materialised.append(1))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
-    x = x.to(memory_format=torch.channels_last).requires_grad_()
+    x = (x.to(memory_format=torch.channels_last) if len(shape) == 4 else x).requires_grad_()
     for _ in range(3):
         outs = []
         for layer in (fast, plain):
             with parametrize.cached():
-                y1, y2 = layer(x), layer(x.flip(3))
+                y1, y2 = layer(x), layer(x.flip(-1))
             g = torch.autograd.grad((y1 * y1).sum() + y2.sum(), [x, *layer.parameters()])
             outs.append((y1, y2, *g))
         for a, b in zip(*outs):  # float32 sums in another order: a few 1e-5 on gradients of size ~10
@@ -271,3 +299,29 @@ def test_fast_training_adam_steps_equal_plain_eager_steps():
     orders, so such weights move by +-lr on either path alike; the critic's second step inside a
     train step already sees that."""
     assert max(_lockstep("paper", sgd=False, loss_rtol=1e-3)) < 1e-2
+
+
+def test_alad_fast_training_sgd_step_equals_the_plain_eager_step():
+    """ALAD (spectral-normalised GemmLinear and GemmConv2d layers, dropout): from the same weights and the
+    same random state, one SGD training step on the fast and on the plain path gives the same losses (1e-4)
+    and weight updates (relative norm < 1e-3; a wrong layer gives O(1))."""
+    dets = []
+    for fast in (True, False):
+        det = create_detector("alad", batch_size=8, epochs=1, seed=0, fast_training=fast)
+        det._build((28, 28, 1))
+        det.set_train(True)
+        det.optimizers = {k: torch.optim.SGD(net.parameters(), lr=1e-2) for k, net in det.nets.items()}
+        dets.append(det)
+    assert any(isinstance(m, GemmLinear) and m.fast for m in dets[0].nets["Dxz"].modules())
+    for k, net in dets[1].nets.items():
+        net.load_state_dict(dets[0].nets[k].state_dict())
+    before = _state(dets[0])
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    losses = []
+    for det in dets:
+        torch.manual_seed(7)
+        losses.append(det.train_step(x, epoch=0))
+    assert losses[0].keys() == losses[1].keys()
+    for k in losses[0]:
+        assert losses[0][k] == pytest.approx(losses[1][k], rel=1e-4, abs=1e-7), k
+    assert _update_mismatch(before, _state(dets[0]), _state(dets[1])) < 1e-3

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from adcgan.nets.baselines import ConvCritic, conv_trunk, geometry_plan
-from adcgan.nets.layers import sn
+from adcgan.nets.layers import GemmLinear, sn
 
 
 class DiscriminatorXZ(nn.Module):
@@ -27,10 +27,10 @@ class DiscriminatorXZ(nn.Module):
         s0, n = geometry_plan(geometry)
         self.x_net = nn.Sequential(conv_trunk(geometry[2], width, n, bn=False, use_sn=True, dropout=dropout),
                                    nn.Flatten())
-        self.z_net = nn.Sequential(sn(nn.Linear(z_dim, 512)), nn.LeakyReLU(0.2), nn.Dropout(dropout))
-        self.joint = nn.Sequential(sn(nn.Linear(width * 2 ** (n - 1) * s0 * s0 + 512, 1024)), nn.LeakyReLU(0.2),
+        self.z_net = nn.Sequential(sn(GemmLinear(z_dim, 512)), nn.LeakyReLU(0.2), nn.Dropout(dropout))
+        self.joint = nn.Sequential(sn(GemmLinear(width * 2 ** (n - 1) * s0 * s0 + 512, 1024)), nn.LeakyReLU(0.2),
                                    nn.Dropout(dropout))
-        self.head = sn(nn.Linear(1024, 1))
+        self.head = sn(GemmLinear(1024, 1))
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         """x (N, C, H, W), z (N, Z) -> logits (N,)."""
@@ -64,9 +64,9 @@ class DiscriminatorZZ(nn.Module):
     def __init__(self, z_dim: int, dropout: float = 0.2) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            sn(nn.Linear(2 * z_dim, 64)), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            sn(nn.Linear(64, 32)), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            sn(nn.Linear(32, 1)))
+            sn(GemmLinear(2 * z_dim, 64)), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            sn(GemmLinear(64, 32)), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            sn(GemmLinear(32, 1)))
 
     def forward(self, z: Tensor, z2: Tensor) -> Tensor:
         """(N, Z) x 2 -> logits (N,)."""

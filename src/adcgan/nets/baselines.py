@@ -19,7 +19,7 @@ from typing import Iterator
 from torch import Tensor, nn
 
 from adcgan.nets.gemm import GemmConv2d
-from adcgan.nets.layers import sn
+from adcgan.nets.layers import GemmLinear, sn
 from adcgan.nets.stacked import run_stacked
 
 SUPPORTED_SIZES = (28, 32, 64)
@@ -144,7 +144,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         s0, n = geometry_plan(geometry)
         self.trunk = conv_trunk(geometry[2], width, n, bn=True, use_sn=use_sn)
-        self.fc = sn(nn.Linear(width * 2 ** (n - 1) * s0 * s0, z_dim), use_sn)
+        self.fc = sn(GemmLinear(width * 2 ** (n - 1) * s0 * s0, z_dim), use_sn)
         self.norm = nn.LayerNorm(z_dim) if layer_norm else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -170,7 +170,7 @@ class ConvCritic(nn.Module):
         s0, n = geometry_plan(geometry)
         self.trunk = conv_trunk(in_ch or geometry[2], width, n, bn=bn, use_sn=use_sn, dropout=dropout)
         self.feature_dim = width * 2 ** (n - 1) * s0 * s0
-        self.head = sn(nn.Linear(self.feature_dim, 1), use_sn)
+        self.head = sn(GemmLinear(self.feature_dim, 1), use_sn)
 
     def features(self, x: Tensor) -> Tensor:
         """Intermediate features: (N, in_ch, H, W) -> (N, F), the flattened last conv map."""

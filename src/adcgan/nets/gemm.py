@@ -85,13 +85,15 @@ def _spectral_norm_of(module: nn.Module) -> nn.Module | None:
 
 def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
     """sigma of a (A, B, kh, kw) weight as torch's spectral norm along dim 0 computes it: (Cin, Cout, kh,
-    kw) for a transposed convolution, (Cout, Cin, kh, kw) for a convolution.
+    kw) for a transposed convolution, (Cout, Cin, kh, kw) for a convolution, (out, in) for a Linear layer.
 
     The matrix is (A, B kh kw); for a channels-last weight it is read in its storage order
     (A, kh kw B) with the right singular vector ``v`` permuted to match, so no copy of the weight
     is made. In training mode one power iteration updates the buffers ``_u`` and ``_v`` in place
     (``v`` stays in the logical order the state_dict holds).
     """
+    if weight.dim() == 2:  # a Linear weight (out, in): the matrix itself
+        weight = weight.reshape(*weight.shape, 1, 1)
     _, b, kh, kw = weight.shape
     mat, storage = _storage_matrix(weight)
     order = (lambda v: v.view(b, kh, kw).permute(1, 2, 0).reshape(-1)) if storage else (lambda v: v)
@@ -276,4 +278,3 @@ class GemmConv2d(nn.Conv2d):
         weight = self.parametrizations.weight.original
         return conv_as_matmul(x, block_weight(self, weight), self.bias, self.stride, self.padding,
                               block_sigma(self, norm, weight))
-

@@ -45,6 +45,19 @@ def test_replay_keeps_the_recorded_layout():
     assert "convolution 2x3x5x5 4x3x3x3 4" == calls[0].describe()
 
 
+def test_replays_run_in_the_recorded_dtype_even_under_autocast():
+    """A product recorded in fp32 is replayed in fp32 inside a bf16 autocast region (bench/roofline.py replays a
+    bf16 step's products under the fit loop's autocast); one recorded under autocast is bf16 already."""
+    a, b = torch.randn(8, 8), torch.randn(8, 8)
+    fp32 = record_products(lambda: a @ b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = record_products(lambda: a @ b)
+        replayed = record_products(lambda: time_products(fp32 + bf16, repeats=1))
+    dtypes = lambda calls: [s.dtype for c in calls for s in c.args if isinstance(s, TensorSpec)]  # noqa: E731
+    assert dtypes(fp32) == [torch.float32] * 2 and dtypes(bf16) == [torch.bfloat16] * 2
+    assert sorted(map(str, dtypes(replayed))) == ["torch.bfloat16"] * 2 + ["torch.float32"] * 2
+
+
 def test_summary_by_hand():
     """Two products of 1 GFLOP, one made twice (10 ms each) and one once (20 ms): 3 GFLOP in 40 ms = 75 GFLOP/s,
     half of a 150 GFLOP/s ceiling; a 60 ms step leaves 20 ms for the rest and reaches 3e9 / 0.06 / 150e9 = 1/3."""

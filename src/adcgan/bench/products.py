@@ -115,10 +115,11 @@ def time_products(calls: list[ProductCall], repeats: int = 5) -> None:
     replays alone, after one warm-up replay, on fresh tensors of the recorded layouts."""
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
-    with torch.no_grad():
-        for call in calls:
-            args, kwargs = call.materialise()
-            device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+    for call in calls:
+        args, kwargs = call.materialise()
+        device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+        # the recorded dtypes are the ones the kernels saw: no autocast over them again
+        with torch.no_grad(), torch.autocast(device.type, enabled=False):
             with FlopCounterMode(display=False) as counter:
                 call.op(*args, **kwargs)  # also the warm-up
             call.flops = int(counter.get_total_flops())

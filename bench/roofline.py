@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from adcgan.bench.machine import BENCH_GEOMETRIES, gemm_flops_per_s, machine_info, sync
+from adcgan.bench.machine import BENCH_GEOMETRIES, gemm_flops_per_s, machine_info, parse_geometries, sync
 from adcgan.bench.products import products_summary, record_products, time_products
 from adcgan.cli.settings import parse_set
 from adcgan.memory import reuse_freed_memory
@@ -109,13 +109,17 @@ def main() -> None:
     p.add_argument("--top", type=int, default=8, help="products listed per row, costliest first")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a detector setting (repeatable)")
     args = p.parse_args()
+    try:
+        args.geometry_list = parse_geometries(args.geometries)
+    except ValueError as exc:
+        p.error(str(exc))
     args.settings = parse_set(args.set)
     torch.set_num_threads(args.threads)
     info = machine_info(args.device)
     args.gemm = gemm_flops_per_s(device=args.device)
     print(f"machine: {info['cpu']} | ISA {' '.join(info['isa']) or 'none found'} | torch {info['torch']}, "
           f"{info['torch_threads']} threads | fp32 GEMM 2048^2 {args.gemm / 1e9:.1f} GFLOP/s")
-    for g in args.geometries.split(","):
+    for g in args.geometry_list:
         run_geometry(int(g), args)
     after = gemm_flops_per_s(device=args.device)
     print(f"fp32 GEMM after: {after / 1e9:.1f} GFLOP/s" + (" (moved > 10 %: fractions uncertain by that much)"

@@ -26,7 +26,7 @@ import time
 import torch
 
 from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s,
-                                  machine_info, sync)
+                                  machine_info, parse_geometries, sync)
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 from adcgan.training.loop import training_context
@@ -184,6 +184,10 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a detector setting for every detector timed, e.g. variant=plus (repeatable)")
     args = p.parse_args()
+    try:
+        args.geometry_list = parse_geometries(args.geometries)
+    except ValueError as exc:
+        p.error(str(exc))
     args.settings = parse_set(args.set)
     torch.set_num_threads(args.threads)
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
@@ -198,7 +202,7 @@ def main() -> None:
           f"{args.rounds} alternating rounds of {args.steps} timed steps; memory copy {args.copy_rate / 1e9:.1f} GB/s"
           + (f"; bf16 GEMM {args.gemm_bf16 / 1e9:.1f} GFLOP/s (precision=bf16: train fractions of both)" if bf16 else ""))
     for name in names:
-        for g in args.geometries.split(","):
+        for g in args.geometry_list:
             print_row(measure(name, int(g), args, gemm_before))  # each row as soon as it is measured
             sys.stdout.flush()
     gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)

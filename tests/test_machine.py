@@ -49,3 +49,10 @@ def test_layer_bench_args_parse_flags_set_threads_and_print_the_machine(monkeypa
         torch.set_num_threads(before)
     out = capsys.readouterr().out
     assert out.startswith("machine: ") and out.rstrip().endswith("1 threads")
+
+
+def test_parse_geometries_names_every_unknown_entry():
+    from adcgan.bench.machine import parse_geometries
+    assert parse_geometries("28,64") == [28, 64]
+    with pytest.raises(ValueError, match=r"--geometries: 30,x not among 28,32,64"):
+        parse_geometries("28,30,x")

@@ -29,6 +29,15 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile",
 """The instruction-set flags that decide oneDNN's fp32 kernels (reported when present)."""
 
 
+def parse_geometries(text: str) -> list[int]:
+    """``"28,32"`` -> ``[28, 32]``; ``ValueError`` naming every entry that is not a key of :data:`BENCH_GEOMETRIES`."""
+    items = text.split(",")
+    bad = [g for g in items if not g.strip().isdigit() or int(g) not in BENCH_GEOMETRIES]
+    if bad:
+        raise ValueError(f"--geometries: {','.join(bad)} not among {','.join(map(str, BENCH_GEOMETRIES))}")
+    return [int(g) for g in items]
+
+
 def _cpuinfo() -> dict[str, str]:
     """The first processor block of ``/proc/cpuinfo`` (empty where there is none)."""
     try:

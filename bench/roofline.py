@@ -20,7 +20,8 @@ import time
 
 import torch
 
-from adcgan.bench.machine import BENCH_GEOMETRIES, gemm_flops_per_s, machine_info, parse_geometries, sync
+from adcgan.bench.machine import (BENCH_GEOMETRIES, finish_fit, gemm_flops_per_s, machine_info, parse_geometries,
+                                  sync)
 from adcgan.bench.products import products_summary, record_products, time_products
 from adcgan.cli.settings import parse_set
 from adcgan.memory import reuse_freed_memory
@@ -85,7 +86,7 @@ def run_geometry(g: int, args) -> None:
         share = 100 * fixed * 1e3 / row["step_ms"]
         print(f"    a batch-{args.small_batch} step: {fixed * 1e3:.1f} ms = {share:.0f} % "
               f"of the batch-{args.batch_size} step ({args.small_batch / args.batch_size:.0%} of its images)")
-    det.after_fit(torch.randint(0, 256, (256, ch, h, w), dtype=torch.uint8))
+    finish_fit(det, geo)  # what fit ends with (adcgan+'s KNN bank and calibration) on random images
     xs = torch.randint(0, 256, (args.score_batch, ch, h, w), dtype=torch.uint8)
     score = lambda: det.score_samples(xs, batch_size=args.score_batch)  # noqa: E731
     seconds = step_seconds(score, args.steps, 1, det.device)

@@ -26,7 +26,7 @@ import time
 import torch
 
 from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s,
-                                  machine_info, parse_geometries, sync)
+                                  finish_fit, machine_info, parse_geometries, sync)
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 from adcgan.training.loop import training_context
@@ -71,15 +71,6 @@ def time_score(det, geometry, n: int, batch: int, repeats: int = 1) -> float:
         sync(det.device)
         rates.append(n / (time.perf_counter() - t0))
     return statistics.median(rates)
-
-
-def finish_fit(det, geometry, n: int = 256) -> None:
-    """What ``fit`` ends with, on ``n`` random images: ``after_fit`` (e.g. adcgan+'s KNN bank, precise BN)
-    and the calibration of the score components (adcgan+'s ``combine=mixed`` needs it)."""
-    h, w, c = geometry
-    x = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    det.after_fit(x)
-    det.calibrate(x)
 
 
 def search_state_bytes(det) -> float:

@@ -137,3 +137,12 @@ def layer_bench_args(description: str, **extra: Any) -> argparse.Namespace:
     info = machine_info("cpu")
     print(f"machine: {info['cpu']} | ISA {' '.join(info['isa'])} | torch {info['torch']}, {args.threads} threads")
     return args
+
+
+def finish_fit(det: Any, geometry: tuple[int, int, int], n: int = 256) -> None:
+    """What ``fit`` ends with, on ``n`` random images: ``after_fit`` (e.g. adcgan+'s KNN bank, precise BN)
+    and the calibration of the score components (adcgan+'s ``combine=mixed`` needs it)."""
+    h, w, c = geometry
+    x = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    det.after_fit(x)
+    det.calibrate(x)

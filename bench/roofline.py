@@ -13,15 +13,14 @@ whose time is the part of the step that does not shrink with the batch.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
 import torch
 
-from adcgan.bench.machine import (BENCH_GEOMETRIES, finish_fit, gemm_flops_per_s, machine_info, parse_geometries,
-                                  sync)
+from adcgan.bench.machine import (BENCH_GEOMETRIES, detector_bench_parser, finish_fit, gemm_flops_per_s, machine_info,
+                                  parse_detector_bench_args, sync)
 from adcgan.bench.products import products_summary, record_products, time_products
 from adcgan.cli.settings import parse_set
 from adcgan.memory import reuse_freed_memory
@@ -96,26 +95,15 @@ def run_geometry(g: int, args) -> None:
 
 def main() -> None:
     """Parse flags, print the machine and the GEMM rate, then each geometry's rows."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = detector_bench_parser(__doc__, "28,32")
     p.add_argument("--detector", default="adcgan")
-    p.add_argument("--geometries", default="28,32")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     p.add_argument("--warmup-steps", type=int, default=2)
     p.add_argument("--replays", type=int, default=5, help="replays of each product (best reported)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--score-batch", type=int, default=256)
     p.add_argument("--small-batch", type=int, default=2, help="also time a step of this batch (0: skip)")
     p.add_argument("--top", type=int, default=8, help="products listed per row, costliest first")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a detector setting (repeatable)")
-    args = p.parse_args()
-    try:
-        args.geometry_list = parse_geometries(args.geometries)
-    except ValueError as exc:
-        p.error(str(exc))
+    args = parse_detector_bench_args(p)
     args.settings = parse_set(args.set)
-    torch.set_num_threads(args.threads)
     info = machine_info(args.device)
     args.gemm = gemm_flops_per_s(device=args.device)
     print(f"machine: {info['cpu']} | ISA {' '.join(info['isa']) or 'none found'} | torch {info['torch']}, "

@@ -17,7 +17,6 @@ fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -25,8 +24,9 @@ import time
 
 import torch
 
-from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops, gemm_flops_per_s,
-                                  finish_fit, machine_info, parse_geometries, sync)
+from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops,
+                                  detector_bench_parser, finish_fit, gemm_flops_per_s, machine_info,
+                                  parse_detector_bench_args, sync)
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 from adcgan.training.loop import training_context
@@ -158,29 +158,17 @@ def print_row(row: dict) -> None:
 
 def main() -> None:
     """Parse flags, run, print a table and a JSON line per row."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = detector_bench_parser(__doc__, "28,32,64")
     p.add_argument("--detectors", default="adcgan")
-    p.add_argument("--geometries", default="28,32,64")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--score-images", type=int, default=1024)
-    p.add_argument("--score-batch", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3, help="timed scoring passes (median reported)")
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
     p.add_argument("--rounds", type=int, default=3, help="alternating timing rounds of fast and plain training")
     p.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n fp32 GEMM that sets the ceiling")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a detector setting for every detector timed, e.g. variant=plus (repeatable)")
-    args = p.parse_args()
-    try:
-        args.geometry_list = parse_geometries(args.geometries)
-    except ValueError as exc:
-        p.error(str(exc))
+    args = parse_detector_bench_args(p)
     args.settings = parse_set(args.set)
-    torch.set_num_threads(args.threads)
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
     info = machine_info(args.device)
     gemm_before = gemm_flops_per_s(args.gemm_size, device=args.device)

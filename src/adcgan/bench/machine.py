@@ -139,6 +139,32 @@ def layer_bench_args(description: str, **extra: Any) -> argparse.Namespace:
     return args
 
 
+def detector_bench_parser(description: str, geometries: str) -> argparse.ArgumentParser:
+    """The flags ``bench/speed.py`` and ``bench/roofline.py`` share: ``--geometries --device --threads
+    --batch-size --score-batch`` and the repeatable ``--set KEY=VALUE`` detector setting."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--geometries", default=geometries)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--score-batch", type=int, default=256)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a detector setting for every detector timed, e.g. variant=plus (repeatable)")
+    return p
+
+
+def parse_detector_bench_args(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """``p``'s flags parsed, ``--geometries`` checked into ``geometry_list`` (a bad entry: one error, exit 2),
+    torch's thread count set."""
+    args = p.parse_args()
+    try:
+        args.geometry_list = parse_geometries(args.geometries)
+    except ValueError as exc:
+        p.error(str(exc))
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def finish_fit(det: Any, geometry: tuple[int, int, int], n: int = 256) -> None:
     """What ``fit`` ends with, on ``n`` random images: ``after_fit`` (e.g. adcgan+'s KNN bank, precise BN)
     and the calibration of the score components (adcgan+'s ``combine=mixed`` needs it)."""

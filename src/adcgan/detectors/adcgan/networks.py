@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from adcgan.nets.layers import ConvSpec as C
-from adcgan.nets.layers import FastPReLU, GemmLinear, ResBlock, conv_stack, deconv_stack, sn
+from adcgan.nets.layers import FastPReLU, ResBlock, conv_stack, deconv_stack, sn
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ class Critic(nn.Module):
         trunk_ch = spec.critic_trunk[-1].out
         self.local = sn(nn.Conv2d(trunk_ch, spec.critic_local, 1))
         self.glob = conv_stack(spec.critic_local if self.series else trunk_ch, spec.critic_global, dropout)
-        self.head = nn.Sequential(sn(GemmLinear(spec.critic_global[-1].out, spec.critic_hidden)), nn.ReLU(),
-                                  sn(GemmLinear(spec.critic_hidden, 1)))
+        self.head = nn.Sequential(sn(nn.Linear(spec.critic_global[-1].out, spec.critic_hidden)), nn.ReLU(),
+                                  sn(nn.Linear(spec.critic_hidden, 1)))
         self.rot = nn.Linear(spec.critic_global[-1].out, 4) if rotation_head else None
 
     def forward(self, x: Tensor) -> CriticOutput:
@@ -157,8 +157,8 @@ class LatentDiscriminator(nn.Module):
     def __init__(self, z_dim: int, pair: bool = True) -> None:
         super().__init__()
         self.pair = pair
-        layers: list[nn.Module] = [sn(GemmLinear(2 * z_dim if pair else z_dim, 64)), nn.LeakyReLU(0.2),
-                                   sn(GemmLinear(64, 32)), nn.LeakyReLU(0.2), sn(GemmLinear(32, 1))]
+        layers: list[nn.Module] = [sn(nn.Linear(2 * z_dim if pair else z_dim, 64)), nn.LeakyReLU(0.2),
+                                   sn(nn.Linear(64, 32)), nn.LeakyReLU(0.2), sn(nn.Linear(32, 1))]
         if not pair:
             layers.append(nn.LeakyReLU(0.2))
         self.net = nn.Sequential(*layers)

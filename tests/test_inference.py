@@ -111,6 +111,36 @@ def test_inference_copies_run_the_product_layers_on_onednn_and_leave_the_origina
     assert any(isinstance(m, SmallOutputConv) for m in copy_.modules())
 
 
+
+def test_kernel_equals_stride_deconv_keeps_its_bias_inside_one_call_in_the_copies():
+    """Training adds a transposed convolution's bias apart (out of place: a new map); the copies call oneDNN once."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from adcgan.nets.gemm import GemmConvTranspose2d
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.names.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    gen = Generator((28, 28, 1), 16).eval()
+    copy_ = inference_copy(gen)
+    wrapped = [m for m in copy_.modules() if isinstance(m, InferenceDeconv) and not m.overlap]
+    assert len(wrapped) == 1 and not wrapped[0].conv.fast
+    assert all(m.fast for m in gen.modules() if isinstance(m, GemmConvTranspose2d))
+    c = wrapped[0].conv
+    x = torch.randn(3, c.in_channels, 5, 5).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), Ops() as ops:
+        y = wrapped[0](x)
+    assert [n for n in ops.names if "add" in n or "conv" in n] == ["convolution.default"]
+    ref = torch.nn.functional.conv_transpose2d(x, c.weight, c.bias, c.stride)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("geometry", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
 def test_inference_copies_match_every_network(geometry):
     torch.manual_seed(0)

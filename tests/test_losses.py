@@ -92,3 +92,16 @@ def test_normality_score_and_ablations_hand_computed():
     assert abs(float(ab["LG+LFE"]) - 4.1) < 1e-6
     assert abs(float(ab["LG+LFL"]) - 5.1) < 1e-6
     assert abs(float(ab["GF"]) - 4.6) < 1e-6
+
+
+def test_per_sample_l1_hand_computed_in_any_layout_and_leaves_its_inputs():
+    a = torch.tensor([[[[1.0, -2.0], [3.0, 0.5]]], [[[0.0, 0.0], [0.0, 4.0]]]]).repeat(1, 3, 1, 1)  # (2, 3, 2, 2)
+    b = torch.zeros_like(a)
+    b[0, 1] = 1.0                                              # image 0, channel 1: |0| + |-3| + |2| + |-0.5|
+    want = torch.tensor([(6.5 + 6.5 + 5.5) / 12, 4.0 * 3 / 12])
+    a0, b0 = a.clone(), b.clone()
+    torch.testing.assert_close(L.per_sample_l1(a, b), want)
+    cl = torch.channels_last
+    torch.testing.assert_close(L.per_sample_l1(a.contiguous(memory_format=cl), b.contiguous(memory_format=cl)), want)
+    torch.testing.assert_close(L.per_sample_l1(a.flatten(1), b.flatten(1)), want)
+    assert torch.equal(a, a0) and torch.equal(b, b0)

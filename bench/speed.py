@@ -27,6 +27,7 @@ import torch
 from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops,
                                   detector_bench_parser, finish_fit, gemm_flops_per_s, machine_info,
                                   parse_detector_bench_args, sync)
+from adcgan.bench.speed_table import render_speed_table
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 from adcgan.training.loop import training_context
@@ -84,17 +85,17 @@ def score_rates(det, geometry, args) -> dict[str, float]:
     """Scoring images/s: default path, reference (training modules) and, with --compile, compiled."""
     n, b = TEST_TIME_SEARCH.get(det.name, (args.score_images, args.score_batch))
     g, r = geometry, args.repeats
-    row = {"score_images_per_s": round(time_score(det, g, n, b, r), 1)}
+    row = {"score_images_per_s": round(time_score(det, g, n, b, r), 2)}
     if det.inference_scoring:
         det.config.fast_scoring = False
-        row["score_reference_images_per_s"] = round(time_score(det, g, n, b, r), 1)
+        row["score_reference_images_per_s"] = round(time_score(det, g, n, b, r), 2)
         det.config.fast_scoring = True
         if args.compile:
             det.config.compile_scoring = True
             t0 = time.perf_counter()
             det.score_samples(torch.zeros(1, g[2], g[0], g[1], dtype=torch.uint8), batch_size=b)  # compiles
             row["compile_seconds"] = round(time.perf_counter() - t0, 1)
-            row["score_compiled_images_per_s"] = round(time_score(det, g, n, b, r), 1)
+            row["score_compiled_images_per_s"] = round(time_score(det, g, n, b, r), 2)
             det.config.compile_scoring = False
     return row
 
@@ -122,7 +123,7 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
                                     epochs=1, fast_training=fast, **args.settings))
         dets[-1]._build(geo)
     rates = time_train(dets, geo, args.steps, args.warmup_steps, args.rounds)
-    row["train_images_per_s"], row["train_plain_images_per_s"] = (round(r, 1) for r in rates)
+    row["train_images_per_s"], row["train_plain_images_per_s"] = (round(r, 2) for r in rates)
     finish_fit(dets[0], geo)
     row.update(score_rates(dets[0], geo, args))
     if name in TEST_TIME_SEARCH:  # memory-bound: the optimiser's stream sets the other ceiling
@@ -141,8 +142,8 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def print_row(row: dict) -> None:
-    """One readable line, then the JSON row."""
+def print_row(row: dict) -> str:
+    """One readable line, then the JSON row; returns the JSON line."""
     pct = lambda k: f"{100 * row[k]:5.1f}%" if k in row else "  n/a"  # noqa: E731
     label = row["detector"] + "".join(f" {k}={v}" for k, v in row["settings"].items())
     bf16 = f", {pct('train_bf16_fraction')} of the bf16 one" if "train_bf16_fraction" in row else ""
@@ -154,6 +155,7 @@ def print_row(row: dict) -> None:
           + (f"; search streams {row['search_state_mb_per_image']:.0f} MB/image = {pct('score_memory_fraction')} "
              "of the memory-copy ceiling" if "score_memory_fraction" in row else ""))
     print(json.dumps(row))
+    return json.dumps(row)
 
 
 def main() -> None:
@@ -167,6 +169,8 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
     p.add_argument("--rounds", type=int, default=3, help="alternating timing rounds of fast and plain training")
     p.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n fp32 GEMM that sets the ceiling")
+    p.add_argument("--markdown", action="store_true", help="end with the README's table of this run "
+                   "(adcgan.bench.speed_table; bench/speed_table.py renders saved runs)")
     args = parse_detector_bench_args(p)
     args.settings = parse_set(args.set)
     names = list_detectors() if args.detectors == "all" else args.detectors.split(",")
@@ -180,18 +184,22 @@ def main() -> None:
     print(f"fp32 GEMM {args.gemm_size}^2: {gemm_before / 1e9:.1f} GFLOP/s; batch {args.batch_size}, "
           f"{args.rounds} alternating rounds of {args.steps} timed steps; memory copy {args.copy_rate / 1e9:.1f} GB/s"
           + (f"; bf16 GEMM {args.gemm_bf16 / 1e9:.1f} GFLOP/s (precision=bf16: train fractions of both)" if bf16 else ""))
+    printed = []
     for name in names:
         for g in args.geometry_list:
-            print_row(measure(name, int(g), args, gemm_before))  # each row as soon as it is measured
+            printed.append(print_row(measure(name, int(g), args, gemm_before)))  # each row as soon as it is measured
             sys.stdout.flush()
     gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)
-    print(json.dumps({"machine": info, "copy_gb_per_s": round(args.copy_rate / 1e9, 1),
-                      "gemm_gflops_before": round(gemm_before / 1e9, 1),
-                      "gemm_gflops_after": round(gemm_after / 1e9, 1),
-                      **({"gemm_bf16_gflops": round(args.gemm_bf16 / 1e9, 1)} if bf16 else {})}))
+    printed.append(json.dumps({"machine": info, "copy_gb_per_s": round(args.copy_rate / 1e9, 1),
+                               "gemm_gflops_before": round(gemm_before / 1e9, 1),
+                               "gemm_gflops_after": round(gemm_after / 1e9, 1),
+                               **({"gemm_bf16_gflops": round(args.gemm_bf16 / 1e9, 1)} if bf16 else {})}))
+    print(printed[-1])
     if abs(gemm_after - gemm_before) > 0.1 * gemm_before:
         print(f"warning: the GEMM rate moved from {gemm_before / 1e9:.1f} to {gemm_after / 1e9:.1f} GFLOP/s during the "
               "run (other load on the machine?): the fractions are uncertain by that much")
+    if args.markdown:
+        print("\n" + render_speed_table([("this run", "\n".join(printed))]), end="")
 
 
 if __name__ == "__main__":

@@ -77,3 +77,12 @@ def test_speed_script_ends_with_the_table_of_its_own_run():
     fast = rows[0]["train_images_per_s"]
     assert (f"**{fast:,.2f}**" if fast < 10 else f"**{fast:,.1f}**") in table
     assert "| deepsvdd | 28×28×1 |" in table
+
+
+def test_readme_speed_table_is_the_render_of_the_kept_runs():
+    """The README's table is regenerated, not typed: it must equal the render of the runs in docs/results/speed/."""
+    logs = sorted((ROOT / "docs" / "results" / "speed").glob("*.log"))
+    assert logs, "docs/results/speed/ holds the runs the README's table comes from"
+    rendered = render_speed_table([(str(p.relative_to(ROOT)), p.read_text()) for p in logs])
+    readme = (ROOT / "README.md").read_text()
+    assert rendered in readme

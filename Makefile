@@ -30,7 +30,7 @@ test: env data
 	$(BIN)/python -m pytest -q -ra
 
 bench-speed: env
-	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/speed.py --markdown
 
 bench-roofline: env
 	$(BIN)/python bench/roofline.py --geometries 28,32,64

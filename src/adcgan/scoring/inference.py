@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from adcgan.nets.gemm import GemmConv2d, GemmConvTranspose2d, kernel_taps, point_conv_transpose
+from adcgan.nets.gemm import kernel_taps, point_conv_transpose
+from adcgan.nets.layers import set_fast_layers
 
 
 
@@ -188,8 +189,6 @@ _PASS = (nn.Identity, nn.Dropout, nn.Dropout2d)  # eval mode: return their input
 
 
 def _rewrite_leaf(m: nn.Module, fresh_input: bool) -> nn.Module:
-    if isinstance(m, (GemmConv2d, GemmConvTranspose2d)):  # their training-time forms (product, bias apart) do not
-        m.fast = False  # pay off here; SmallOutputConv and InferenceDeconv take tiny maps and overlapping kernels
     if isinstance(m, nn.ConvTranspose2d) and m.padding_mode == "zeros" and isinstance(m.padding, tuple):
         return InferenceDeconv(m)
     plain_conv = isinstance(m, nn.Conv2d) and m.groups == 1 and m.dilation == (1, 1) \
@@ -223,8 +222,15 @@ def rewrite_for_inference(module: nn.Module) -> nn.Module:
 
 
 def inference_copy(module: nn.Module) -> nn.Module:
-    """:func:`plain_copy` plus :func:`rewrite_for_inference`: an exact, faster eval-only copy."""
-    return rewrite_for_inference(plain_copy(module))
+    """:func:`plain_copy` plus :func:`rewrite_for_inference`: an exact, faster eval-only copy.
+
+    Its fast layers take their plain forwards (:func:`adcgan.nets.layers.set_fast_layers`): the training-time
+    forms (patches @ W^T, a transposed convolution's bias added apart) do not pay off without a backward pass
+    at scoring's batch size; SmallOutputConv and InferenceDeconv take the tiny maps and overlapping kernels.
+    """
+    copy_ = plain_copy(module)
+    set_fast_layers(copy_, False)
+    return rewrite_for_inference(copy_)
 
 
 def weights_version(module: nn.Module) -> tuple[tuple[int, int], ...]:

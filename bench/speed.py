@@ -27,7 +27,7 @@ import torch
 from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes_per_s, count_flops,
                                   detector_bench_parser, finish_fit, gemm_flops_per_s, machine_info,
                                   parse_detector_bench_args, sync)
-from adcgan.bench.speed_table import render_speed_table
+from adcgan.bench.speed_table import render_runs
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
 from adcgan.training.loop import training_context
@@ -142,8 +142,8 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def print_row(row: dict) -> str:
-    """One readable line, then the JSON row; returns the JSON line."""
+def print_row(row: dict) -> None:
+    """One readable line, then the JSON row."""
     pct = lambda k: f"{100 * row[k]:5.1f}%" if k in row else "  n/a"  # noqa: E731
     label = row["detector"] + "".join(f" {k}={v}" for k, v in row["settings"].items())
     bf16 = f", {pct('train_bf16_fraction')} of the bf16 one" if "train_bf16_fraction" in row else ""
@@ -155,7 +155,6 @@ def print_row(row: dict) -> str:
           + (f"; search streams {row['search_state_mb_per_image']:.0f} MB/image = {pct('score_memory_fraction')} "
              "of the memory-copy ceiling" if "score_memory_fraction" in row else ""))
     print(json.dumps(row))
-    return json.dumps(row)
 
 
 def main() -> None:
@@ -184,22 +183,22 @@ def main() -> None:
     print(f"fp32 GEMM {args.gemm_size}^2: {gemm_before / 1e9:.1f} GFLOP/s; batch {args.batch_size}, "
           f"{args.rounds} alternating rounds of {args.steps} timed steps; memory copy {args.copy_rate / 1e9:.1f} GB/s"
           + (f"; bf16 GEMM {args.gemm_bf16 / 1e9:.1f} GFLOP/s (precision=bf16: train fractions of both)" if bf16 else ""))
-    printed = []
+    rows = []
     for name in names:
         for g in args.geometry_list:
-            printed.append(print_row(measure(name, int(g), args, gemm_before)))  # each row as soon as it is measured
+            rows.append(measure(name, int(g), args, gemm_before))
+            print_row(rows[-1])  # each row as soon as it is measured
             sys.stdout.flush()
     gemm_after = gemm_flops_per_s(args.gemm_size, device=args.device)
-    printed.append(json.dumps({"machine": info, "copy_gb_per_s": round(args.copy_rate / 1e9, 1),
-                               "gemm_gflops_before": round(gemm_before / 1e9, 1),
-                               "gemm_gflops_after": round(gemm_after / 1e9, 1),
-                               **({"gemm_bf16_gflops": round(args.gemm_bf16 / 1e9, 1)} if bf16 else {})}))
-    print(printed[-1])
+    meta = {"machine": info, "copy_gb_per_s": round(args.copy_rate / 1e9, 1),
+            "gemm_gflops_before": round(gemm_before / 1e9, 1), "gemm_gflops_after": round(gemm_after / 1e9, 1),
+            **({"gemm_bf16_gflops": round(args.gemm_bf16 / 1e9, 1)} if bf16 else {})}
+    print(json.dumps(meta))
     if abs(gemm_after - gemm_before) > 0.1 * gemm_before:
         print(f"warning: the GEMM rate moved from {gemm_before / 1e9:.1f} to {gemm_after / 1e9:.1f} GFLOP/s during the "
               "run (other load on the machine?): the fractions are uncertain by that much")
     if args.markdown:
-        print("\n" + render_speed_table([("this run", "\n".join(printed))]), end="")
+        print("\n" + render_runs([("this run", rows, meta)]), end="")
 
 
 if __name__ == "__main__":

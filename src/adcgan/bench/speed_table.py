@@ -84,7 +84,11 @@ def render_speed_table(logs: list[tuple[str, str]]) -> str:
     Raises:
         SpeedLogError: a log without a run, or logs from different machines or thread counts.
     """
-    parsed = [(name, *parse_speed_log(text, name)) for name, text in logs]
+    return render_runs([(name, *parse_speed_log(text, name)) for name, text in logs])
+
+
+def render_runs(parsed: list[tuple[str, list[dict[str, Any]], dict[str, Any]]]) -> str:
+    """:func:`render_speed_table` of runs already parsed: (name, rows, machine line) each."""
     machines = {json.dumps(meta["machine"], sort_keys=True) for _, _, meta in parsed}
     if len(machines) > 1:
         raise SpeedLogError("the logs come from different machines or thread counts: "

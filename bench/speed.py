@@ -30,6 +30,7 @@ from adcgan.bench.machine import (BENCH_GEOMETRIES, ceiling_fraction, copy_bytes
 from adcgan.bench.speed_table import render_runs
 from adcgan.cli.settings import parse_set
 from adcgan.registry import create_detector, list_detectors
+from adcgan.training.graphs import GRAPH_WARMUP_STEPS, step_runner
 from adcgan.training.loop import training_context
 
 # detectors that optimise per image at test time: (scored images, batch) instead of the flags' values
@@ -37,23 +38,25 @@ TEST_TIME_SEARCH = {"adgan": (64, 16)}
 
 
 def time_train(dets: list, geometry, steps: int, warmup: int, rounds: int = 3) -> list[float]:
-    """Median images/s of ``det.train_step`` (main phase, random batch) for each detector in ``dets``,
-    timed in alternating rounds of ``steps`` steps so that drift of a shared machine hits all alike."""
+    """Median images/s of each detector's training step (main phase, random batch, called as the fit loop
+    calls it: :func:`adcgan.training.graphs.step_runner`, so ``--set cuda_graphs=true`` times replayed
+    graphs), timed in alternating rounds of ``steps`` steps so that drift of a shared machine hits all alike."""
     h, w, c = geometry
     xs = [torch.rand(d.config.batch_size, c, h, w, device=d.device) for d in dets]
-    for det, x in zip(dets, xs):
+    runs = [step_runner(d) for d in dets]
+    for det, run, x in zip(dets, runs, xs):
         det.set_train(True)
         with training_context(det):
-            for _ in range(warmup):
-                det.train_step(x, epoch=det.config.warmup_epochs)
+            for _ in range(max(warmup, GRAPH_WARMUP_STEPS + 1 if det.config.cuda_graphs else 0)):
+                run(x, det.config.warmup_epochs)
     rates: list[list[float]] = [[] for _ in dets]
     for _ in range(rounds):
-        for i, (det, x) in enumerate(zip(dets, xs)):
+        for i, (det, run, x) in enumerate(zip(dets, runs, xs)):
             with training_context(det):  # as the fit loop runs its epochs (allocator, precision)
                 sync(det.device)
                 t0 = time.perf_counter()
                 for _ in range(steps):
-                    det.train_step(x, epoch=det.config.warmup_epochs)
+                    run(x, det.config.warmup_epochs)
                 sync(det.device)
             rates[i].append(steps * len(x) / (time.perf_counter() - t0))
     return [statistics.median(r) for r in rates]

@@ -133,13 +133,13 @@ def test_resume_equals_uninterrupted_training(tmp_path):
 
 def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path, monkeypatch):
     det = ADCGAN(epochs=2, warmup_epochs=0, batch_size=8, val_fraction=0.0)
-    real_step = ADCGAN.train_step
+    real_step = ADCGAN.train_step_async
 
     def step(self, x, epoch):
         out = real_step(self, x, epoch)
-        return {**out, "loss_D": float("nan")} if epoch == 1 else out
+        return {**out, "loss_D": torch.tensor(float("nan"))} if epoch == 1 else out
 
-    monkeypatch.setattr(ADCGAN, "train_step", step)
+    monkeypatch.setattr(ADCGAN, "train_step_async", step)
     with pytest.raises(TrainingDivergedError, match="loss_D is not finite at epoch 2"):
         det.fit(blobs(32), run_dir=tmp_path, progress=False)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1

@@ -46,8 +46,9 @@ def test_reuse_freed_memory_avoids_page_faults_and_nests():
 def test_fit_loop_trains_under_the_setting_on_the_cpu_fast_path_only(fast, monkeypatch):
     depths = []
     det = ADCGAN(batch_size=8, epochs=1, warmup_epochs=1, fast_training=fast, device="cpu", seed=0)
-    step = ADCGAN.train_step
-    monkeypatch.setattr(ADCGAN, "train_step", lambda self, x, epoch: (depths.append(memory._depth), step(self, x, epoch))[1])
+    step = ADCGAN.train_step_async
+    monkeypatch.setattr(ADCGAN, "train_step_async",
+                        lambda self, x, epoch: (depths.append(memory._depth), step(self, x, epoch))[1])
     det.fit(torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8), progress=False)
     assert depths and all(d == (1 if fast else 0) for d in depths)
     assert memory._depth == 0

@@ -46,6 +46,9 @@ class DetectorConfig:
             ``torch.autocast``, fp32 weights, optimiser state and scoring). ``bf16`` changes the
             arithmetic; it needs a CPU with AVX-512/AMX or a CUDA GPU with bf16
             (:mod:`adcgan.training.precision`).
+        cuda_graphs: On a CUDA device, capture the training step once per phase as a CUDA graph and
+            replay it (one launch per step instead of thousands; :mod:`adcgan.training.graphs`). The same
+            computation; AD-CGAN only; refused elsewhere with one message.
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
         combine: How the total score is made from the components (:mod:`adcgan.calibration`):
@@ -72,6 +75,7 @@ class DetectorConfig:
     fast_scoring: bool = True
     fast_training: bool = True
     precision: str = "fp32"
+    cuda_graphs: bool = False
     combine: str = "raw"
     components: str = ""
     calibration_robust: bool = True

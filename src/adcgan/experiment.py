@@ -23,8 +23,9 @@ from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
 from adcgan.report import write_report
 from adcgan.tensors import as_image_tensor
+from adcgan.training.graphs import check_graphs
 from adcgan.training.precision import bf16_native, check_precision
-from adcgan.training.runtime import versions
+from adcgan.training.runtime import resolve_device, versions
 
 
 @dataclass
@@ -180,7 +181,9 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     split = protocol_split(spec, ds, cfg.val_fraction)
     det = det_cls(cfg)
     det.preprocess = ds.preprocess
-    check_precision(cfg.precision, det.device)  # before the report folder exists
+    device = resolve_device(cfg.device)  # the settings the device cannot honour: refused before the folder exists
+    check_precision(cfg.precision, device)
+    check_graphs(det_cls, cfg.cuda_graphs, device)
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = {"run": spec.to_dict(), "detector": det.name, "detector_config": cfg.to_dict(),
                 "dataset": {"name": ds.name, "display_name": ds.display_name, "source": str(ds.source),

@@ -19,10 +19,12 @@ def bce_to_constant(logits: Tensor, target: float) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def optimizer_options(fast_training: bool, device: torch.device) -> dict[str, bool]:
+def optimizer_options(fast_training: bool, device: torch.device, capturable: bool = False) -> dict[str, bool]:
     """Keyword arguments for ``torch.optim.Adam``/``AdamW``: the fused kernel (one pass over all
-    parameters instead of ~10 element-wise ops per tensor) with ``fast_training`` on CPU or CUDA.
+    parameters instead of ~10 element-wise ops per tensor) with ``fast_training`` on CPU or CUDA, and
+    ``capturable`` (the step count and update stay on the GPU, as a CUDA graph needs) on CUDA.
 
     The fused kernel is the same update up to float rounding (``tests/test_fast_training.py``).
     """
-    return {"fused": True} if fast_training and device.type in ("cpu", "cuda") else {}
+    opts = {"fused": True} if fast_training and device.type in ("cpu", "cuda") else {}
+    return {**opts, "capturable": True} if capturable and device.type == "cuda" else opts

@@ -2,7 +2,8 @@
 
 Detectors only build networks, optimisers, a train step and a score; this
 module owns epochs, batching, seeding, progress bars, JSONL history,
-per-epoch atomic checkpoints, resume and the NaN/inf guard. On the CPU fast path
+per-epoch atomic checkpoints, resume and the NaN/inf guard; it calls the step through
+:func:`adcgan.training.graphs.step_runner` (eager, or CUDA graphs). On the CPU fast path
 (``fast_training``) the epochs run with freed buffers kept for reuse
 (:func:`adcgan.memory.reuse_freed_memory`); with ``precision="bf16"`` under bf16 autocast
 (:mod:`adcgan.training.precision`).
@@ -20,6 +21,7 @@ import torch
 from adcgan.fileio import atomic_torch_save
 from adcgan.memory import reuse_freed_memory
 from adcgan.progress import progress as progress_bar, progress_write
+from adcgan.training.graphs import Losses, StepFn, step_runner
 from adcgan.training.precision import check_precision, step_autocast
 from adcgan.tensors import to_float
 
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.jsonl"
+CHECK_EVERY = 10
+"""Steps between the loop's reads of the losses (NaN/inf guard, progress): the step itself never waits
+for the device (:mod:`adcgan.training.graphs`); a diverged step is still named exactly."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -83,12 +88,23 @@ def training_context(det: "BaseDetector") -> Iterator[None]:
         yield
 
 
-def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path | None) -> None:
-    bad = [k for k, v in losses.items() if not math.isfinite(v)]
-    if bad:
+def _check_finite(names: list[str], block: torch.Tensor, epoch: int, first_step: int, run_dir: Path | None) -> None:
+    """Raise at the first step of ``block`` (steps x losses, from ``first_step`` on) with a non-finite loss."""
+    bad_rows = (~torch.isfinite(block)).any(1).nonzero()
+    if len(bad_rows):
+        row = int(bad_rows[0])
+        bad = [k for k, v in zip(names, block[row].tolist()) if not math.isfinite(v)]
         kept = f"; the last good checkpoint is kept in {run_dir / CHECKPOINT_NAME}" if run_dir else ""
         raise TrainingDivergedError(
-            f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {step}{kept}")
+            f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {first_step + row}{kept}")
+
+
+def _loss_row(losses: Losses) -> torch.Tensor:
+    """A step's losses as one float64 vector, on the device when they are device tensors (no wait)."""
+    values = list(losses.values())
+    if values and all(isinstance(v, torch.Tensor) for v in values):
+        return torch.stack([v.detach().reshape(()).double() for v in values])  # type: ignore[union-attr]
+    return torch.tensor([float(v) for v in values], dtype=torch.float64)
 
 
 def _start_epoch(det: "BaseDetector", run_dir: Path | None, resume: bool, gen: torch.Generator) -> int:
@@ -114,12 +130,13 @@ def _record_epoch(det: "BaseDetector", epoch: int, n_data: int, secs: float,
             "seconds": round(secs, 3), "images_per_s": round(n_img / max(secs, 1e-9), 2), **means}
 
 
-def _run_epoch(det: "BaseDetector", data: torch.Tensor, epoch: int, gen: torch.Generator,
+def _run_epoch(det: "BaseDetector", step_fn: StepFn, data: torch.Tensor, epoch: int, gen: torch.Generator,
                run_dir: Path | None, progress: bool) -> dict[str, float]:
     bs = det.config.batch_size
     perm = torch.randperm(len(data), generator=gen)
     n_batches = len(data) // bs  # drop_last, as the paper's loaders: BN needs full batches
     sums: dict[str, float] = {}
+    window: list[torch.Tensor] = []  # the losses of the steps since the last check, still on the device
     phase = "warm-up" if epoch < det.config.warmup_epochs else "train"
     total = det.config.warmup_epochs + det.config.epochs
     bar = progress_bar(range(n_batches), desc=f"{det.name} epoch {epoch + 1}/{total} ({phase})",
@@ -127,11 +144,15 @@ def _run_epoch(det: "BaseDetector", data: torch.Tensor, epoch: int, gen: torch.G
     for step in bar:
         idx = perm[step * bs:(step + 1) * bs]
         x = to_float(data[idx].to(det.device, non_blocking=True), det.config.channels_last)
-        losses = det.train_step(x, epoch)
-        _check_finite(losses, epoch, step, run_dir)
-        for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if step % 10 == 0:
+        losses = step_fn(x, epoch)
+        window.append(_loss_row(losses))
+        if len(window) == CHECK_EVERY or step == n_batches - 1:
+            block = torch.stack(window).cpu()  # the one wait for the device per CHECK_EVERY steps
+            _check_finite(list(losses), block, epoch, step + 1 - len(window), run_dir)
+            for row in block.tolist():
+                for k, v in zip(losses, row):
+                    sums[k] = sums.get(k, 0.0) + v
+            window = []
             bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
     return {k: v / max(n_batches, 1) for k, v in sums.items()}
 
@@ -154,6 +175,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
     if len(data) < cfg.batch_size:
         raise ValueError(f"need at least batch_size={cfg.batch_size} training images, got {len(data)}")
     check_precision(cfg.precision, det.device)
+    step_fn = step_runner(det)  # one per fit (captured CUDA graphs live across epochs); refuses bad settings
     gen = torch.Generator().manual_seed(cfg.seed)
     start = _start_epoch(det, run_dir, resume, gen)
     history = []
@@ -163,7 +185,7 @@ def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = Non
         det.on_epoch_start(epoch, data)
         t0 = time.perf_counter()
         with training_context(det):
-            means = _run_epoch(det, data, epoch, gen, run_dir, progress)
+            means = _run_epoch(det, step_fn, data, epoch, gen, run_dir, progress)
         rec = _record_epoch(det, epoch, len(data), time.perf_counter() - t0, means)
         history.append(rec)
         if run_dir is not None:

@@ -57,7 +57,7 @@ class ADCGAN(BaseDetector):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """AdamW (betas 0.5, 0.999) for D, G, E; Adam with L2 decay for Dz (released code)."""
         c, n = self.config, self.nets
-        betas, fused = (c.adam_beta1, 0.999), optimizer_options(c.fast_training, self.device)
+        betas, fused = (c.adam_beta1, 0.999), optimizer_options(c.fast_training, self.device, c.cuda_graphs)
         return {"D": AdamW(n["D"].parameters(), c.lr, betas, weight_decay=c.wd_critic, **fused),
                 "G": AdamW(n["G"].parameters(), c.lr, betas, weight_decay=c.wd_gen, **fused),
                 "E": AdamW(n["E"].parameters(), c.lr_ae, betas, weight_decay=c.wd_enc, **fused),
@@ -81,7 +81,12 @@ class ADCGAN(BaseDetector):
 
     # ---- training ----------------------------------------------------------------------------
     def train_step(self, x: Tensor, epoch: int) -> dict[str, float]:
-        """Warm-up: AE only. Then: critic x2, generator, then AE + Dz (one iteration)."""
+        """Warm-up: AE only. Then: critic x2, generator, then AE + Dz (one iteration). Losses as floats."""
+        return {k: float(v) for k, v in self.train_step_async(x, epoch).items()}
+
+    def train_step_async(self, x: Tensor, epoch: int) -> dict[str, Tensor]:
+        """:meth:`train_step` without waiting for the device: the losses as detached 0-d tensors. The fit
+        loop calls this one; with no host synchronisation inside, it can be captured as a CUDA graph."""
         if epoch < self.config.warmup_epochs:
             return self._ae_dz_step(x, with_dz=False)
         z = self._z(len(x))
@@ -89,7 +94,7 @@ class ADCGAN(BaseDetector):
         out.update(self._ae_dz_step(x, with_dz=True))
         return out
 
-    def _critic_steps(self, x: Tensor, z: Tensor) -> float:
+    def _critic_steps(self, x: Tensor, z: Tensor) -> Tensor:
         c, D, opt = self.config, self.nets["D"], self.optimizers["D"]
         with torch.no_grad():
             fake = self.generate(z)  # G is unchanged between critic steps: generate once
@@ -105,9 +110,9 @@ class ADCGAN(BaseDetector):
                     loss = loss + c.rotation_weight * P.rotation_loss(D, x)
             loss.backward()
             opt.step()
-        return float(loss.detach())
+        return loss.detach()
 
-    def _generator_step(self, x: Tensor, z: Tensor) -> float:
+    def _generator_step(self, x: Tensor, z: Tensor) -> Tensor:
         c, D, opt = self.config, self.nets["D"], self.optimizers["G"]
         D.requires_grad_(False)
         try:
@@ -122,14 +127,14 @@ class ADCGAN(BaseDetector):
             opt.step()
         finally:
             D.requires_grad_(True)
-        return float(loss.detach())
+        return loss.detach()
 
-    def _ae_dz_step(self, x: Tensor, with_dz: bool) -> dict[str, float]:
+    def _ae_dz_step(self, x: Tensor, with_dz: bool) -> dict[str, Tensor]:
         """L_AE on E and G; with Dz: update Dz (Eq. 3) and train E against it (paper) or with it (official)."""
         n, o = self.nets, self.optimizers
         e = n["E"](x)
         loss = L.ae_loss(x, self.generate(e))
-        out = {"loss_AE": float(loss.detach())}
+        out = {"loss_AE": loss.detach()}
         if with_dz:
             z = self._z(len(x))
             if self.config.official:
@@ -142,7 +147,7 @@ class ADCGAN(BaseDetector):
                 l_dz = self._dz_step(z, fake.detach())
                 n["Dz"].requires_grad_(False)
                 loss = loss + L.encoder_adv_loss(n["Dz"](z, fake))
-            out["loss_Dz"] = float(l_dz.detach())
+            out["loss_Dz"] = l_dz.detach()
         o["E"].zero_grad(set_to_none=True)
         o["G"].zero_grad(set_to_none=True)
         loss.backward()

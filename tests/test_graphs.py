@@ -19,6 +19,18 @@ def _images(n: int = 40) -> torch.Tensor:
     return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 
 
+def _twins(warmup_epochs: int) -> list[ADCGAN]:
+    """Two AD-CGANs built in training mode from the same seed (the same initial weights), batch 8, 28x28."""
+    dets = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        det = ADCGAN(device="cpu", epochs=1, warmup_epochs=warmup_epochs, batch_size=8)
+        det._build((28, 28, 1))
+        det.set_train(True)
+        dets.append(det)
+    return dets
+
+
 def test_cuda_graphs_on_the_cpu_are_refused_before_any_step(tmp_path):
     det = ADCGAN(device="cpu", epochs=1, warmup_epochs=0, batch_size=8, cuda_graphs=True)
     det._build((28, 28, 1))
@@ -49,13 +61,7 @@ def test_the_eager_runner_is_the_step_that_does_not_wait():
 
 
 def test_train_step_async_returns_the_losses_train_step_returns_as_tensors():
-    dets = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        det = ADCGAN(device="cpu", epochs=1, warmup_epochs=0, batch_size=8)
-        det._build((28, 28, 1))
-        det.set_train(True)
-        dets.append(det)
+    dets = _twins(warmup_epochs=0)
     x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(5)
     floats = dets[0].train_step(x, epoch=0)
@@ -143,13 +149,7 @@ def test_graphed_steps_warm_up_capture_and_replay_each_phase_on_its_own():
     """Warm-up phase then main phase, 6 batches each: 3 eager steps, the capture (which runs its batch), then
     replays that must read each new batch through the static input. Against plain eager steps from the same
     weights, batches and random state the losses are equal to the last bit."""
-    dets = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        det = ADCGAN(device="cpu", epochs=1, warmup_epochs=1, batch_size=8)
-        det._build((28, 28, 1))
-        det.set_train(True)
-        dets.append(det)
+    dets = _twins(warmup_epochs=1)
     graphed = _CpuGraphedSteps(dets[1])
     gen = torch.Generator().manual_seed(3)
     for epoch in (0, 1):

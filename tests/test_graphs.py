@@ -12,7 +12,7 @@ from adcgan.detectors.helpers import optimizer_options
 from adcgan.registry import create_detector
 from adcgan.training import TrainingDivergedError
 from adcgan.training.graphs import GRAPH_WARMUP_STEPS, GraphedSteps, _Captured, graph_support, step_runner
-from adcgan.training.loop import _check_finite, _loss_row, fit_loop
+from adcgan.training.loop import _add_block, _loss_row, fit_loop
 
 
 def _images(n: int = 40) -> torch.Tensor:
@@ -89,8 +89,10 @@ def test_the_first_non_finite_step_of_a_block_is_named():
     nan, inf = float("nan"), float("inf")
     block = torch.tensor([[1.0, 2.0], [1.0, nan], [inf, nan]], dtype=torch.float64)
     with pytest.raises(TrainingDivergedError, match="^training diverged: loss b is not finite at epoch 3, step 21$"):
-        _check_finite(["a", "b"], block, epoch=2, first_step=20, run_dir=None)
-    _check_finite(["a", "b"], block[:1], epoch=2, first_step=20, run_dir=None)  # finite: no error
+        _add_block({}, ["a", "b"], block, epoch=2, first_step=20, run_dir=None)
+    sums = {"a": 0.5}
+    _add_block(sums, ["a", "b"], block[:1], epoch=2, first_step=20, run_dir=None)  # finite: no error
+    assert sums == {"a": 1.5, "b": 2.0}
 
 
 def test_epoch_means_are_the_means_of_every_steps_losses(monkeypatch):

@@ -17,7 +17,7 @@ What a captured step needs, and what makes a detector eligible (``train_step_asy
   create the optimiser state and the library handles the graph will use. They are real training steps on
   real batches: a run trains on the same batches in the same order with or without graphs.
 
-Not yet measured on a GPU: none was lent to the sessions that wrote this (README, "Training speed").
+Not yet measured on a GPU: none was lent to the sessions that wrote this (README, Speed, "On a GPU").
 """
 from __future__ import annotations
 

@@ -88,15 +88,22 @@ def training_context(det: "BaseDetector") -> Iterator[None]:
         yield
 
 
-def _check_finite(names: list[str], block: torch.Tensor, epoch: int, first_step: int, run_dir: Path | None) -> None:
-    """Raise at the first step of ``block`` (steps x losses, from ``first_step`` on) with a non-finite loss."""
-    bad_rows = (~torch.isfinite(block)).any(1).nonzero()
-    if len(bad_rows):
-        row = int(bad_rows[0])
-        bad = [k for k, v in zip(names, block[row].tolist()) if not math.isfinite(v)]
+def _check_finite(losses: dict[str, float], epoch: int, step: int, run_dir: Path | None) -> None:
+    bad = [k for k, v in losses.items() if not math.isfinite(v)]
+    if bad:
         kept = f"; the last good checkpoint is kept in {run_dir / CHECKPOINT_NAME}" if run_dir else ""
         raise TrainingDivergedError(
-            f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {first_step + row}{kept}")
+            f"training diverged: loss {', '.join(bad)} is not finite at epoch {epoch + 1}, step {step}{kept}")
+
+
+def _add_block(sums: dict[str, float], names: list[str], block: torch.Tensor, epoch: int, first_step: int,
+               run_dir: Path | None) -> None:
+    """Check each step of ``block`` (steps x losses, from ``first_step`` on) in order and add it to ``sums``."""
+    for i, row in enumerate(block.tolist()):
+        losses = dict(zip(names, row))
+        _check_finite(losses, epoch, first_step + i, run_dir)
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v
 
 
 def _loss_row(losses: Losses) -> torch.Tensor:
@@ -148,10 +155,7 @@ def _run_epoch(det: "BaseDetector", step_fn: StepFn, data: torch.Tensor, epoch: 
         window.append(_loss_row(losses))
         if len(window) == CHECK_EVERY or step == n_batches - 1:
             block = torch.stack(window).cpu()  # the one wait for the device per CHECK_EVERY steps
-            _check_finite(list(losses), block, epoch, step + 1 - len(window), run_dir)
-            for row in block.tolist():
-                for k, v in zip(losses, row):
-                    sums[k] = sums.get(k, 0.0) + v
+            _add_block(sums, list(losses), block, epoch, step + 1 - len(window), run_dir)
             window = []
             bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
     return {k: v / max(n_batches, 1) for k, v in sums.items()}

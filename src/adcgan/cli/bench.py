@@ -106,6 +106,16 @@ def _as_list(v: Any) -> list[Any]:
     return [x.strip() for x in str(v).split(",") if x.strip()]
 
 
+def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The block settings given as flags (they override every block of a study file)."""
+    from adcgan.cli.settings import parse_set
+
+    flags = {k: v for k, v in vars(args).items() if k in BLOCK_KEYS and k != "set" and v is not None}
+    if getattr(args, "set", None):
+        flags["set"] = parse_set(args.set)
+    return flags
+
+
 def merged_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults <- ``--config`` file (its ``class``/``cls`` read as ``classes``) <- flags."""
     return merge_settings(args, bench_defaults(), skip=("bench_command",), rename={"cls": "classes"})
@@ -131,6 +141,53 @@ def build_grid(m: dict[str, Any]) -> GridSpec:
                     seeds=[int(s) for s in _as_list(m["seeds"])], budget=budget, test_set=m["test_set"],
                     preprocess=m["preprocess"], data_dir=data_dir, device=m.get("device"),
                     detector_config=dict(m.get("set") or {}))
+
+
+BLOCK_KEYS = ("detectors", "datasets", "schemes", "classes", "seeds", "preset", "epochs", "warmup_epochs",
+              "batch_size", "max_train_images", "max_test_images", "test_set", "preprocess", "set", "stage", "name")
+"""Keys a ``[[grid]]`` block of a study file may set; the others belong to the whole study."""
+
+
+def _block_settings(m: dict[str, Any], block: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """One block's settings: the study's <- the block's <- command-line flags (``set`` merged key by key)."""
+    if not isinstance(block, dict):
+        raise ValueError("each [[grid]] block of a study file must be a table of settings")
+    block = {k.replace("-", "_"): v for k, v in block.items()}
+    unknown = sorted(set(block) - set(BLOCK_KEYS))
+    if unknown:
+        raise ValueError(f"[[grid]] block {block.get('name', '')!r}: unknown key(s) {', '.join(unknown)}; "
+                         f"a block may set {', '.join(BLOCK_KEYS)}")
+    out = {**m, **block, **{k: v for k, v in flags.items() if k != "set"}}
+    out["set"] = {**(m.get("set") or {}), **(block.get("set") or {}), **(flags.get("set") or {})}
+    return out
+
+
+def plan_study(m: dict[str, Any], flags: dict[str, Any] | None = None) -> list[Any]:
+    """The planned runs of a grid, or of a study file's ``[[grid]]`` blocks, duplicates dropped.
+
+    A plain grid keeps :func:`expand`'s order. With blocks, the runs of all blocks are ordered by
+    ``(stage, seed, data set, scheme, class, block, detector)``: a block's ``stage`` (default 0) runs
+    before the next stage, and within a stage seed 0 of every cell comes first, so that a partial study is
+    already a complete table of its first seed.
+    """
+    blocks = m.get("grid")
+    if not blocks:
+        return expand(build_grid(m))
+    if not isinstance(blocks, list):
+        raise ValueError("'grid' in a study file must be a list of [[grid]] blocks")
+    keyed, seen = [], set()
+    order: dict[str, dict[Any, int]] = {"dataset": {}, "scheme": {}}
+    for b, block in enumerate(blocks):
+        bm = _block_settings(m, block, flags or {})
+        for d, run in enumerate(expand(build_grid(bm))):
+            if run.hash in seen:
+                continue
+            seen.add(run.hash)
+            s = run.spec
+            ds = order["dataset"].setdefault(s.dataset, len(order["dataset"]))
+            sc = order["scheme"].setdefault(s.scheme, len(order["scheme"]))
+            keyed.append(((int(bm.get("stage") or 0), s.seed, ds, sc, s.cls, b, d), run))
+    return [run for _, run in sorted(keyed, key=lambda kr: kr[0])]
 
 
 def make_executor(m: dict[str, Any], runner: Runner | None, progress: bool) -> Any:
@@ -162,7 +219,7 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     m = merged_settings(args)
     if not m.get("db"):
         raise ValueError("adcgan bench needs --db FILE (the study database; rerun with the same file to resume)")
-    planned = expand(build_grid(m))
+    planned = plan_study(m, _flag_settings(args))
     out_root = Path(m.get("out_root") or default_out_root(m["db"]))
     keys = sorted({(p.budget_name, *[p.budget[k] for k in ("epochs", "warmup_epochs", "batch_size",
                                                              "max_train_images", "max_test_images")])

@@ -64,7 +64,7 @@ def training_step(geo: tuple[int, int, int], batch: int, args):
     h, w, ch = geo
     det = create_detector(args.detector, device=args.device, batch_size=batch, warmup_epochs=0, epochs=1,
                           **args.settings)
-    det._build(geo)
+    det.build(geo)
     det.set_train(True)
     x = torch.rand(batch, ch, h, w, device=det.device)
     return det, lambda: det.train_step(x, epoch=det.config.warmup_epochs)

@@ -10,7 +10,7 @@ the FLOPs per trained and per scored image (``torch.utils.flop_counter``), and e
 fraction of the ceiling the GEMM rate implies (``adcgan.bench.machine``).
 
     python bench/speed.py                       # AD-CGAN, all geometries, 2 threads
-    python bench/speed.py --geometries 28 --threads 2 --channels-last
+    python bench/speed.py --geometries 28 --threads 2
     python bench/speed.py --detectors adcgan,alad --device cuda
     python bench/speed.py --geometries 32 --set variant=plus     # any detector setting (adcgan+ here)
     python bench/speed.py --geometries 28 --set precision=bf16  # bf16 mixed-precision training
@@ -124,7 +124,7 @@ def measure(name: str, g: int, args, gemm: float) -> dict:
     for fast in (True, False):
         dets.append(create_detector(name, device=args.device, batch_size=args.batch_size, warmup_epochs=0,
                                     epochs=1, fast_training=fast, **args.settings))
-        dets[-1]._build(geo)
+        dets[-1].build(geo)
     rates = time_train(dets, geo, args.steps, args.warmup_steps, args.rounds)
     row["train_images_per_s"], row["train_plain_images_per_s"] = (round(r, 2) for r in rates)
     finish_fit(dets[0], geo)
@@ -171,7 +171,7 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd scoring pass")
     p.add_argument("--rounds", type=int, default=3, help="alternating timing rounds of fast and plain training")
     p.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n fp32 GEMM that sets the ceiling")
-    p.add_argument("--markdown", action="store_true", help="end with the README's table of this run "
+    p.add_argument("--markdown", action="store_true", help="end with docs/speed.md's table of this run "
                    "(adcgan.bench.speed_table; bench/speed_table.py renders saved runs)")
     args = parse_detector_bench_args(p)
     args.settings = parse_set(args.set)

@@ -1,4 +1,4 @@
-"""Render the README's speed table from saved ``bench/speed.py`` outputs (``adcgan.bench.speed_table``).
+"""Render the speed table of docs/speed.md from saved ``bench/speed.py`` outputs (``adcgan.bench.speed_table``).
 
     python bench/speed.py --geometries 28,32 > run1.log
     python bench/speed.py --geometries 64 --steps 2 > run2.log

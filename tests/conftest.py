@@ -1,4 +1,10 @@
-"""Shared fixtures: generated image-folder data sets and real-data locations."""
+"""Shared fixtures: generated image-folder data sets, real-data locations, and the skip policy.
+
+Real data are found by the package's own lookup (``adcgan.data.find_dataset``, the one ``adcgan info``
+uses), resolved when this file is imported, before the per-test cache isolation below. A test that needs a
+data set that is not there fails; it does not skip. The only skips allowed are the ones whose reason is in
+:data:`ALLOWED_SKIPS` (no CUDA device, no bfloat16 kernels): any other skip turns the session red.
+"""
 from __future__ import annotations
 
 import os
@@ -8,9 +14,49 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from adcgan.data import find_dataset
+
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
-FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+REAL_DATA = {name: find_dataset(name) for name in ("fashion-mnist", "mnist", "cifar10-jpeg")}
+"""Where each real data set is, found before any test changes ``XDG_CACHE_HOME`` (None: not found)."""
+SKIP_NO_CUDA = "no CUDA device on this machine"
+SKIP_NO_CUDA_BF16 = "no CUDA device with bfloat16"
+SKIP_NO_BF16 = "no bfloat16 kernels on this CPU"
+SKIP_NOT_LINUX = "glibc mallopt (Linux only)"
+ALLOWED_SKIPS = (SKIP_NO_CUDA, SKIP_NO_CUDA_BF16, SKIP_NO_BF16, SKIP_NOT_LINUX)
+"""The only reasons a test may skip for; any other skip fails the session (:func:`pytest_sessionfinish`)."""
+_BAD_SKIPS: list[str] = []
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """The reason of a skipped test's report (``longrepr`` is ``(file, line, "Skipped: reason")``)."""
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember every skip whose reason is not an allowed one."""
+    if report.skipped and not hasattr(report, "wasxfail") and skip_reason(report) not in ALLOWED_SKIPS:
+        _BAD_SKIPS.append(f"{report.nodeid}: {skip_reason(report)}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a test skipped for a reason outside :data:`ALLOWED_SKIPS`."""
+    if _BAD_SKIPS:
+        print(f"\n{len(_BAD_SKIPS)} test(s) skipped for a reason that is not allowed (only no CUDA / no "
+              "bfloat16 may skip):\n  " + "\n  ".join(_BAD_SKIPS))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def real_data(name: str) -> Path:
+    """The folder of a real data set, found by the package's lookup; the test fails when it is absent."""
+    path = REAL_DATA.get(name)
+    if path is None:
+        pytest.fail(f"{name} not found by adcgan's data lookup (the places `adcgan info` lists); `make test` "
+                    f"fetches Fashion-MNIST, MNIST and CIFAR-10 come from shared/data or --data-dir",
+                    pytrace=False)
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +97,6 @@ def write_bar_folder(root: Path, n_train: int = 48, n_test: int = 12, seed: int 
 def bar_folder(tmp_path_factory) -> Path:
     """A generated two-class 28x28 gray folder data set (session-wide)."""
     return write_bar_folder(tmp_path_factory.mktemp("bars"))
-
-
-def need(path: Path) -> Path:
-    """Skip the test when a real data folder is absent."""
-    if not path.exists():
-        pytest.skip(f"real data not found at {path}")
-    return path
 
 
 def make_folder_data(root: Path, per_class: int = 100) -> Path:

@@ -34,7 +34,7 @@ def fitted():
 @pytest.mark.parametrize("variant", ["paper", "official"])
 def test_one_train_step_gives_finite_losses(variant):
     det = ADCGAN(variant=variant, batch_size=8, epochs=1, warmup_epochs=0)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     det.set_train(True)
     x = torch.rand(8, 1, 28, 28)
     before = [p.detach().clone() for p in det.nets["D"].parameters()]
@@ -46,7 +46,7 @@ def test_one_train_step_gives_finite_losses(variant):
 
 def test_warmup_step_trains_autoencoder_only():
     det = ADCGAN(batch_size=8, epochs=1, warmup_epochs=1)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     d_before = [p.detach().clone() for p in det.nets["D"].parameters()]
     losses = det.train_step(torch.rand(8, 1, 28, 28), epoch=0)
     assert set(losses) == {"loss_AE"}

@@ -16,7 +16,7 @@ import torch
 from adcgan.detectors.base import BaseDetector
 from adcgan.nets.stacked import stacked_parameters
 from adcgan.registry import create_detector, get_detector_class, list_detectors
-from conftest import FMNIST_DIR, need
+from conftest import real_data
 
 BASELINES = ("alad", "adgan", "aegan", "ocsvm", "deepsvdd")
 DETECTORS = tuple(list_detectors())  # the shared tests run over the whole registry, AD-CGAN included
@@ -119,7 +119,7 @@ def test_build_train_step_and_score_shapes(name, geometry):
         s = det.score_components(random_images(5, geometry, seed=3))
         assert s["score"].shape == (5,) and np.isfinite(s["score"]).all()
         return
-    det._build(geometry)
+    det.build(geometry)
     h, w, c = geometry
     x = torch.rand(8, c, h, w)
     det.set_train(True)
@@ -217,7 +217,7 @@ def test_adgan_matches_a_literal_algorithm_1(fitted, test_images):
 
 def test_stacked_generator_forward_matches_module():
     det = tiny("adgan")
-    det._build((32, 32, 3))
+    det.build((32, 32, 3))
     g = det.nets["G"].eval()
     z = torch.randn(5, det.config.z_dim)
     params = {k: p.unsqueeze(0).repeat(5, *([1] * p.dim())) for k, p in stacked_parameters(g).items()}
@@ -320,10 +320,10 @@ LEARNING: dict[str, tuple[dict, int, float]] = {
 def test_baseline_learns_fashion_mnist_trouser(name, tmp_path):
     from adcgan.experiment import RunSpec, run_experiment
 
-    need(FMNIST_DIR)
     config, n_test, floor = LEARNING[name]
     spec = RunSpec(detector=name, dataset="fashion-mnist", scheme="one-vs-all", cls="Trouser", seed=0,
-                   max_test_images=n_test, detector_config={"device": "cpu", **config})
+                   max_test_images=n_test, detector_config={"device": "cpu", **config},
+                   data_dir=str(real_data("fashion-mnist")))
     m = run_experiment(spec, tmp_path / "run", progress=False)
     assert m["n_test"] == n_test and m["n_normal"] == n_test // 10
     assert m["roc_auc"] > floor, json.dumps({k: m.get(k) for k in ("roc_auc", "component_auroc", "budget")})

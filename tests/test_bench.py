@@ -260,7 +260,6 @@ def test_process_pool_executor_real_runner(folder_data: Path, tmp_path: Path) ->
 
 
 def test_ray_executor_real_runner(folder_data: Path, tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="Ray is not installed (pip install 'adcgan[ray]'); ray executor untested")
     args = build_parser().parse_args(_real_grid_args(folder_data, tmp_path / "r.db") +
                                      ["--executor", "ray", "--num-cpus", "2", "--cpus-per-run", "1"])
     assert run_bench_command(args) == 0

@@ -1,7 +1,7 @@
 """Tests of adcgan.data: readers, lookup, downloads, preprocessing, caching.
 
-Small files in the real formats are written into tmp_path; the real MNIST /
-Fashion-MNIST / CIFAR-10 JPEG copies are used where present (skipped otherwise).
+Small files in the real formats are written into tmp_path; real MNIST and the CIFAR-10 JPEG copy are
+found through the package lookup (a test fails when they are absent).
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import real_data
 
 from adcgan.data import (DATASETS, DataError, find_dataset, load_dataset, load_image_files,
                          load_user_data, resolve_class, to_tensor)
@@ -433,10 +435,8 @@ def test_get_fashion_mnist_script_noop_when_present(tmp_path):
 
 # --------------------------------------------------------------- real data
 def test_real_mnist(tmp_path):
-    src = find_dataset("mnist")
-    if src is None:
-        pytest.skip("MNIST not found (expected ../shared/data/mnist)")
-    ds = load_dataset("mnist", cache_dir=tmp_path)
+    src = real_data("mnist")
+    ds = load_dataset("mnist", data_dir=src, cache_dir=tmp_path)
     assert ds.train.images.shape == (60000, 28, 28, 1) and ds.test.images.shape == (10000, 28, 28, 1)
     assert np.bincount(ds.train.labels).tolist() == MNIST_COUNTS_TRAIN
     assert np.bincount(ds.test.labels).tolist() == MNIST_COUNTS_TEST
@@ -445,9 +445,7 @@ def test_real_mnist(tmp_path):
 
 
 def test_real_cifar10_jpeg_layout():
-    src = find_dataset("cifar10-jpeg")
-    if src is None:
-        pytest.skip("CIFAR-10 JPEG copy not found (expected ../shared/data/cifar10-jpeg)")
+    src = real_data("cifar10-jpeg")
     from adcgan.data.formats import folder_layout, source_files
     layout = folder_layout(DATASETS["cifar10-jpeg"], src)
     assert [c for c, _ in layout["train"]] == list(DATASETS["cifar10"].class_names)

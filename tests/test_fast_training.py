@@ -223,7 +223,7 @@ def test_fast_prelu_matches_prelu_on_a_feature_map():
 
 def _detector(fast: bool, variant: str, geometry: tuple[int, int, int] = (28, 28, 1)) -> ADCGAN:
     det = ADCGAN(variant=variant, batch_size=8, epochs=3, warmup_epochs=1, seed=0, fast_training=fast)
-    det._build(geometry)
+    det.build(geometry)
     assert any(isinstance(m, GemmConvTranspose2d) and m.fast == fast for m in det.nets["G"].modules())
     assert any(isinstance(m, GemmConv2d) and m.fast == fast for m in det.nets["D"].modules())
     assert any(isinstance(m, FastPReLU) and m.fast == fast for m in det.nets["G"].modules())
@@ -308,7 +308,7 @@ def test_alad_fast_training_sgd_step_equals_the_plain_eager_step():
     dets = []
     for fast in (True, False):
         det = create_detector("alad", batch_size=8, epochs=1, seed=0, fast_training=fast)
-        det._build((28, 28, 1))
+        det.build((28, 28, 1))
         det.set_train(True)
         det.optimizers = {k: torch.optim.SGD(net.parameters(), lr=1e-2) for k, net in det.nets.items()}
         dets.append(det)

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SKIP_NO_CUDA, SKIP_NO_CUDA_BF16
+
 from adcgan import ADCGAN
 from adcgan.registry import create_detector, list_detectors
 
 pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")]
+              pytest.mark.skipif(not torch.cuda.is_available(), reason=SKIP_NO_CUDA)]
 
 
 def _data(n: int, geometry=(28, 28, 1), seed: int = 0) -> np.ndarray:
@@ -43,7 +45,7 @@ def test_every_detector_runs_a_step_on_cuda(name):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available() or not torch.cuda.is_bf16_supported(),
-                    reason="no CUDA device with bfloat16")
+                    reason=SKIP_NO_CUDA_BF16)
 def test_adcgan_trains_in_bf16_on_cuda_and_scores_in_fp32():
     det = ADCGAN(device="cuda", epochs=1, warmup_epochs=1, batch_size=8, precision="bf16").fit(_data(40), progress=False)
     assert {p.dtype for p in det.nets["D"].parameters()} == {torch.float32}
@@ -56,7 +58,7 @@ def _graph_pair(geometry=(28, 28, 1), variant="paper"):
     for graphs in (False, True):
         torch.manual_seed(0)
         det = ADCGAN(device="cuda", variant=variant, batch_size=32, epochs=1, warmup_epochs=1, cuda_graphs=graphs)
-        det._build(geometry)
+        det.build(geometry)
         det.set_train(True)
         dets.append(det)
     for k, net in dets[1].nets.items():

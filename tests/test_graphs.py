@@ -25,7 +25,7 @@ def _twins(warmup_epochs: int) -> list[ADCGAN]:
     for _ in range(2):
         torch.manual_seed(0)
         det = ADCGAN(device="cpu", epochs=1, warmup_epochs=warmup_epochs, batch_size=8)
-        det._build((28, 28, 1))
+        det.build((28, 28, 1))
         det.set_train(True)
         dets.append(det)
     return dets
@@ -33,7 +33,7 @@ def _twins(warmup_epochs: int) -> list[ADCGAN]:
 
 def test_cuda_graphs_on_the_cpu_are_refused_before_any_step(tmp_path):
     det = ADCGAN(device="cpu", epochs=1, warmup_epochs=0, batch_size=8, cuda_graphs=True)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     before = {k: v.clone() for k, v in det.nets["D"].state_dict().items()}
     with pytest.raises(ValueError, match="^cuda_graphs=True needs a CUDA device; this run trains on cpu; "
                                          "set cuda_graphs=false$"):
@@ -53,10 +53,10 @@ def test_graph_support_names_the_detectors_it_covers():
 
 def test_the_eager_runner_is_the_step_that_does_not_wait():
     det = ADCGAN(device="cpu", epochs=1, warmup_epochs=0, batch_size=8)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     assert step_runner(det) == det.train_step_async
     alad = create_detector("alad", device="cpu", epochs=1, warmup_epochs=0, batch_size=8)
-    alad._build((28, 28, 1))
+    alad.build((28, 28, 1))
     assert step_runner(alad) == alad.train_step
 
 
@@ -104,7 +104,7 @@ def test_epoch_means_are_the_means_of_every_steps_losses(monkeypatch):
                         lambda self, x, epoch: (lambda out: (seen.append({k: float(v) for k, v in out.items()}), out)[1])(
                             step(self, x, epoch)))
     det = ADCGAN(device="cpu", epochs=0, warmup_epochs=1, batch_size=2, seed=0)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     history = fit_loop(det, _images(47), progress=False)
     assert len(seen) == 23
     expected = sum(s["loss_AE"] for s in seen) / 23

@@ -101,7 +101,7 @@ def test_plain_copy_leaves_the_original_parametrised():
 
 def test_inference_copies_run_the_product_layers_on_onednn_and_leave_the_originals_fast():
     """Scoring has no backward pass and batches of 256: oneDNN's convolution beat the training-time product
-    form there (2-14 % faster scoring, README); maps of at most 9 pixels go to SmallOutputConv's product."""
+    form there (2-14 % faster scoring, docs/speed.md); maps of at most 9 pixels go to SmallOutputConv's product."""
     from adcgan.nets.gemm import GemmConv2d
     critic = Critic((32, 32, 3)).eval()
     copy_ = inference_copy(critic)
@@ -191,7 +191,7 @@ def test_fast_scores_equal_reference_and_follow_weight_changes():
 
 def test_running_on_switches_networks_and_state_and_restores_them_after_an_error():
     det = ADCGAN(batch_size=8, epochs=1, warmup_epochs=0)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     nets, state = det.nets, det.scoring_state
     other, other_state = nn.ModuleDict({"E": nn.Identity()}), {"z": torch.zeros(1)}
     with det.running_on(other, other_state):
@@ -206,7 +206,7 @@ def test_running_on_switches_networks_and_state_and_restores_them_after_an_error
 
 def test_inference_scorer_reads_the_detectors_scoring_state_without_copying_it():
     det = ADCGAN(batch_size=8, epochs=1, warmup_epochs=0)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     det.set_train(False)
     det.prepare_scoring()
     x = torch.rand(4, 1, 28, 28)

@@ -8,7 +8,7 @@ import torch
 
 from adcgan.experiment import RunSpec, run_experiment
 from adcgan.training.precision import bf16_support
-from conftest import FMNIST_DIR, need
+from conftest import SKIP_NO_BF16, real_data
 
 # Budget: 1 AE warm-up + 6 main epochs on 1,000 of the 5,400 normal training images (186 GAN
 # steps), scored on a stratified 2,000-image subset of the 10,000-image test split (200 Trouser,
@@ -22,7 +22,7 @@ BUDGET = {"epochs": 6, "warmup_epochs": 1, "max_train_images": 1000}
 # path (fast_training=False) and seed 0 0.981 on the fast path without GemmConv2d; so one run of this
 # budget ranges over 0.89-0.98 with the float details alone. A shorter budget (1 + 1 epochs) is
 # unstable: seed 2 gave 0.448 because the generator collapses in its first ~100 GAN steps before the
-# autoencoder loss recovers (README, "make demo"). A broken loss, score sign or protocol lands near or
+# autoencoder loss recovers (docs/results.md, "`make demo`: ROC-AUC run to run"). A broken loss, score sign or protocol lands near or
 # below 0.5 (a reversed score near 0.02). The floor 0.85 sits under every measured value and far above
 # chance.
 FLOOR = 0.85
@@ -30,9 +30,8 @@ FLOOR = 0.85
 
 def fmnist_run(tmp_path, cls: str, config: dict) -> dict:
     """One seed-0 one-vs-all run on real Fashion-MNIST, scored on 2,000 stratified test images."""
-    need(FMNIST_DIR)
     spec = RunSpec(detector="adcgan", dataset="fashion-mnist", scheme="one-vs-all", cls=cls, seed=0,
-                   max_test_images=2000, detector_config=config)
+                   max_test_images=2000, detector_config=config, data_dir=str(real_data("fashion-mnist")))
     return run_experiment(spec, tmp_path / "run", progress=False)
 
 
@@ -67,7 +66,7 @@ def test_adcgan_plus_learns_fashion_mnist_tshirt(tmp_path):
 # 0.896 / 0.891 / 0.907 in fp32 (16.1-16.7 s); before the casts were made once per block (nets.gemm.block_weight)
 # bf16 gave 0.901 / 0.882 / 0.923. The fp32 floor applies.
 @pytest.mark.slow
-@pytest.mark.skipif(bf16_support(torch.device("cpu")) is not None, reason="no bfloat16 kernels on this CPU")
+@pytest.mark.skipif(bf16_support(torch.device("cpu")) is not None, reason=SKIP_NO_BF16)
 def test_adcgan_plus_learns_fashion_mnist_tshirt_in_bf16(tmp_path):
     m = fmnist_run(tmp_path, "T-shirt/top", {**PLUS_BUDGET, "precision": "bf16"})
     assert m["budget"]["precision"] == "bf16"

@@ -5,6 +5,8 @@ import sys
 import pytest
 import torch
 
+from conftest import SKIP_NOT_LINUX
+
 from adcgan import ADCGAN
 from adcgan import memory
 from adcgan.training.loop import training_memory
@@ -32,7 +34,7 @@ print(plain, reused, nested, after)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason=SKIP_NOT_LINUX)
 def test_reuse_freed_memory_avoids_page_faults_and_nests():
     out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True).stdout
     plain, reused, nested, after = map(int, out.split())
@@ -41,7 +43,7 @@ def test_reuse_freed_memory_avoids_page_faults_and_nests():
     assert after > 3 * 65_000                      # restored on the outermost exit: mapped afresh each time
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason=SKIP_NOT_LINUX)
 @pytest.mark.parametrize("fast", [True, False])
 def test_fit_loop_trains_under_the_setting_on_the_cpu_fast_path_only(fast, monkeypatch):
     depths = []

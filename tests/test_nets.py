@@ -51,3 +51,26 @@ def test_official_residual_block_doubles_skip():
 def test_unsupported_geometry_is_refused():
     with pytest.raises(ValueError, match="28x28, 32x32 and 64x64"):
         Encoder((48, 48, 3), 100)
+
+
+def _blind(net: torch.nn.Module, size: int = 28) -> tuple[list[int], list[int]]:
+    """The input columns and rows whose pixels reach no output of ``net`` (zero gradient of every output)."""
+    net.eval()  # in training, BatchNorm's batch statistics add a weak coupling through the whole map
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, size, size, generator=gen, requires_grad=True)
+    out = net(x)  # a random projection of every output (a plain sum of a LayerNorm output is constant)
+    outs = [o for o in (out if isinstance(out, tuple) else (out,)) if torch.is_tensor(o)]
+    sum((o * torch.randn(o.shape, generator=gen)).sum() for o in outs).backward()
+    g = x.grad.abs().sum(dim=(0, 1))
+    return [c for c in range(size) if float(g[:, c].sum()) == 0], [r for r in range(size) if float(g[r].sum()) == 0]
+
+
+def test_the_28x28_encoder_and_critic_never_see_the_last_rows_and_columns():
+    """The paper-style 28x28 nets (released code: Discriminator_MNIST, Encoder_MNIST) use unpadded stride-2
+    3x3 convolutions. By hand: such a window over n pixels starts at 0, 2, ..., 2 * ((n - 3) // 2), so over 28
+    pixels the last one covers 24..26 (the critic drops pixel 27); the encoder's 28 -> 26 -> 12 -> 5 drops map
+    column 11 of the 12-wide map, the only one that input pixels 25 and 26 reach. G's last column and row are
+    held only by the pixel loss (docs/faithfulness.md)."""
+    torch.manual_seed(0)
+    assert _blind(Critic((28, 28, 1))) == ([27], [27])
+    assert _blind(Encoder((28, 28, 1), 100)) == ([25, 26, 27], [25, 26, 27])

@@ -10,10 +10,10 @@ from adcgan.cli import main
 from adcgan.data.readers import read_idx
 from adcgan.onnx_export import ExportError, export_onnx
 from adcgan.registry import create_detector
-from conftest import FMNIST_DIR, need
+from conftest import real_data
 
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
+import onnxruntime as ort  # noqa: E402  (the onnx extra, installed by make test)
+import onnxscript  # noqa: E402,F401
 
 COMMON = {"device": "cpu", "epochs": 1, "batch_size": 8, "seed": 0}
 EXPORTABLE = {
@@ -30,7 +30,7 @@ EXPORTABLE = {
 @pytest.fixture(scope="module")
 def fmnist() -> tuple[np.ndarray, np.ndarray]:
     """48 training Trousers and 37 test images of every class (uint8 NHWC, real Fashion-MNIST)."""
-    folder = need(FMNIST_DIR)
+    folder = real_data("fashion-mnist")
     train = read_idx(folder / "train-images-idx3-ubyte.gz")
     labels = read_idx(folder / "train-labels-idx1-ubyte.gz")
     test = read_idx(folder / "t10k-images-idx3-ubyte.gz")

@@ -54,7 +54,7 @@ def test_variant_defaults_and_explicit_settings():
 
 def test_plus_train_step_updates_the_rotation_head():
     det = ADCGAN(variant="plus", batch_size=8, epochs=1, warmup_epochs=0)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     det.set_train(True)
     rot_before = det.nets["D"].rot.weight.detach().clone()
     losses = det.train_step(torch.rand(8, 1, 28, 28), epoch=0)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from conftest import SKIP_NO_BF16
+
 from adcgan import ADCGAN
 from adcgan.config import DetectorConfig
 from adcgan.detectors.adcgan import losses as L
@@ -17,7 +19,7 @@ from adcgan.training import precision as P
 from adcgan.training.loop import fit_loop, training_context
 
 needs_bf16 = pytest.mark.skipif(P.bf16_support(torch.device("cpu")) is not None,
-                                reason="no bfloat16 kernels on this CPU")
+                                reason=SKIP_NO_BF16)
 TRAINABLE = [n for n in list_detectors() if n != "ocsvm"]  # ocsvm has no gradient steps
 PRODUCTS = (torch.ops.aten.convolution.default, torch.ops.aten.mm.default, torch.ops.aten.addmm.default,
             torch.ops.aten.bmm.default)
@@ -40,7 +42,7 @@ def _ready(name: str, precision: str, **kw) -> tuple:
     """(detector built at 28x28 in training mode, batch of 8), both from fixed seeds."""
     torch.manual_seed(0)
     det = create_detector(name, device="cpu", epochs=1, warmup_epochs=0, batch_size=8, precision=precision, **kw)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     det.set_train(True)
     return det, torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
 
@@ -62,7 +64,7 @@ def test_precision_setting_is_validated():
 def test_bf16_is_refused_with_one_message_where_the_device_lacks_it(monkeypatch):
     monkeypatch.setattr(P, "bf16_support", lambda device: "this CPU has no bfloat16 kernels")
     det = create_detector("adcgan", device="cpu", epochs=1, warmup_epochs=0, batch_size=4, precision="bf16")
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     before = {k: v.clone() for k, v in det.nets["G"].state_dict().items()}
     with pytest.raises(ValueError, match="precision=bf16 cannot train here: this CPU has no bfloat16 kernels; "
                                          "use precision=fp32"):

@@ -76,7 +76,7 @@ def test_a_detector_training_step_is_recorded_whole():
     from adcgan.bench.machine import count_flops
     from adcgan.registry import create_detector
     det = create_detector("adcgan", device="cpu", batch_size=4, warmup_epochs=0, epochs=1)
-    det._build((28, 28, 1))
+    det.build((28, 28, 1))
     det.set_train(True)
     x = torch.rand(4, 1, 28, 28)
     calls = record_products(lambda: det.train_step(x, epoch=0))

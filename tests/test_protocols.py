@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adcgan.data import DATASETS, find_dataset
+from conftest import real_data
+
+from adcgan.data import DATASETS
 from adcgan.data.formats import idx_files
 from adcgan.data.readers import read_idx
 from adcgan.protocols import SCHEMES, TEST_SETS, make_split, normal_classes, subsample_stratified
@@ -15,9 +17,7 @@ MNIST_TEST = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 def real_labels(name: str) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) labels of a real IDX dataset, or skip."""
-    folder = find_dataset(name)
-    if folder is None:
-        pytest.skip(f"{name} not found (see adcgan.data.locate for where it is looked for)")
+    folder = real_data(name)
     files = idx_files(DATASETS[name], folder)
     return read_idx(files[1]).astype(np.int64), read_idx(files[3]).astype(np.int64)
 

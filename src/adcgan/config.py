@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from numbers import Real
 from typing import Any
 
 from adcgan.calibration import COMBINE_MODES
@@ -26,7 +27,9 @@ class DetectorConfig:
         latent_dim: Latent size; ``None`` = 100, or 200 for 64x64 images (paper).
         geometry: ``(H, W, C)`` of the input images; filled in by ``fit``.
         val_fraction: Normal images held out by ``fit`` when no validation set is given.
-        threshold_quantile: Quantile of normal validation scores used as the anomaly threshold.
+        contamination: Expected fraction of anomalies (PyOD's setting), in (0, 0.5]: the anomaly threshold
+            is the ``1 - contamination`` quantile (:attr:`threshold_quantile`) of the scores of the normal
+            validation images (default 0.05: the 95 % quantile).
         score_batch_size: Batch size for scoring (scores do not depend on it).
         max_train_images: Optional cap on training images (a recorded budget cut).
         num_threads: torch CPU threads; ``None`` leaves torch's default.
@@ -66,7 +69,7 @@ class DetectorConfig:
     latent_dim: int | None = None
     geometry: tuple[int, int, int] | None = None
     val_fraction: float = 0.1
-    threshold_quantile: float = 0.95
+    contamination: float = 0.05
     score_batch_size: int = 256
     max_train_images: int | None = None
     num_threads: int | None = None
@@ -89,8 +92,8 @@ class DetectorConfig:
             (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
             (self.score_batch_size >= 1, f"score_batch_size must be >= 1, got {self.score_batch_size}"),
             (0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}"),
-            (0.0 < self.threshold_quantile <= 1.0,
-             f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}"),
+            (isinstance(self.contamination, Real) and 0.0 < self.contamination <= 0.5,
+             f"contamination must be a number in (0, 0.5], got {self.contamination!r}"),
             (self.max_train_images is None or self.max_train_images >= 2,
              f"max_train_images must be >= 2, got {self.max_train_images}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
@@ -99,6 +102,11 @@ class DetectorConfig:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+
+    @property
+    def threshold_quantile(self) -> float:
+        """Quantile of the normal validation scores used as the threshold: ``1 - contamination``."""
+        return 1.0 - self.contamination
 
     @property
     def z_dim(self) -> int:
@@ -116,12 +124,18 @@ class DetectorConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectorConfig":
-        """Rebuild from :meth:`to_dict` output; unknown keys raise ``TypeError``."""
+        """Rebuild from :meth:`to_dict` output; unknown keys raise ``TypeError``.
+
+        A ``threshold_quantile`` (configs saved before ``contamination`` existed) becomes
+        ``contamination = 1 - threshold_quantile``: the same threshold.
+        """
+        d = dict(d)
+        if "threshold_quantile" in d and "contamination" not in d:
+            d["contamination"] = contamination_of_quantile(float(d.pop("threshold_quantile")))
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise TypeError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)}")
-        d = dict(d)
         if d.get("geometry") is not None:
             d["geometry"] = tuple(int(v) for v in d["geometry"])
         return cls(**d)
@@ -130,6 +144,23 @@ class DetectorConfig:
     def field_names(cls) -> list[str]:
         """Names of all settings, for CLI and error messages."""
         return [f.name for f in fields(cls)]
+
+
+def contamination_of_quantile(quantile: float) -> float:
+    """The shortest decimal ``c`` with ``1 - c == quantile`` exactly (0.95 -> 0.05), else ``1 - quantile``."""
+    for digits in range(1, 18):
+        c = round(1.0 - quantile, digits)
+        if 1.0 - c == quantile:
+            return c
+    return 1.0 - quantile
+
+
+def stored_threshold_quantile(config: dict[str, Any]) -> float:
+    """The threshold quantile of a stored config dict (``config.json``): ``1 - contamination``, or the
+    ``threshold_quantile`` of configs saved before ``contamination`` existed (default 0.95)."""
+    if config.get("contamination") is not None:
+        return 1.0 - float(config["contamination"])
+    return float(config.get("threshold_quantile", 0.95))
 
 
 def config_field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse naming

@@ -25,7 +25,7 @@ from adcgan.report import write_report
 from adcgan.tensors import as_image_tensor
 from adcgan.training.graphs import check_graphs
 from adcgan.training.precision import bf16_native, check_precision
-from adcgan.training.runtime import resolve_device, versions
+from adcgan.training.runtime import cpu_model, resolve_device, versions
 
 
 @dataclass
@@ -141,7 +141,7 @@ def evaluate(det: BaseDetector, spec: RunSpec, ds: Dataset, split: ProtocolSplit
     comps = det.score_components(td.images, progress=progress)
     secs = time.perf_counter() - t0
     extra = {**extra, "score_seconds": round(secs, 3), "score_images_per_s": round(len(td.labels) / max(secs, 1e-9), 2),
-             "device": str(det.device), "versions": versions(), "dataset": ds.name,
+             "device": str(det.device), "cpu": cpu_model(), "versions": versions(), "dataset": ds.name,
              "dataset_display_name": ds.display_name, "protocol": td.description, "detector": det.name}
     extra["budget"] = {**extra.get("budget", {}), **td.budget}
     extra["skipped_files"] = len(ds.skipped)  # unreadable images left out of the data (warned when read)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from adcgan import torch_compat
 from adcgan.scoring.inference import plain_copy
 
 if TYPE_CHECKING:
@@ -88,9 +89,9 @@ def _freeze_flags(module: nn.Module) -> nn.Module:
     A traced graph cannot branch on a tensor; the flags are fixed once a model is trained.
     """
     for sub in module.modules():
-        for name, buf in list(sub._buffers.items()):
-            if buf is not None and buf.dim() == 0 and buf.dtype == torch.bool:
-                del sub._buffers[name]
+        for name, buf in list(sub.named_buffers(recurse=False)):
+            if buf.dim() == 0 and buf.dtype == torch.bool:
+                delattr(sub, name)
                 setattr(sub, name, bool(buf))
     return module
 
@@ -110,7 +111,7 @@ def _check_exportable(det: "BaseDetector") -> None:
 def _to_onnx(graph: ScoringGraph, example: Tensor, opset: int) -> Any:
     """Trace with ``torch.export`` (strict: keeps ``len(x)`` symbolic) and convert to ONNX."""
     batch = torch.export.Dim("batch", min=1)
-    registry_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    registry_log = logging.getLogger(torch_compat.ONNX_REGISTRATION_LOGGER)
     level = registry_log.level
     registry_log.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping ..." x4
     try:

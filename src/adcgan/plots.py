@@ -89,3 +89,27 @@ def plot_study_chart(path: Path, t3: list[dict[str, Any]], title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_grouped_bars(path: Path, groups: list[str], series: list[tuple[str, list[Any], list[Any]]],
+                      title: str) -> None:
+    """One group of bars per entry of ``groups``; per series (label, ours, paper): ours solid, the paper's
+    hatched beside it in the same colour (``None`` = no bar)."""
+    width = 0.8 / (2 * max(1, len(series)))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(groups) + 2), 4.8))
+    nan = float("nan")
+    for i, (label, ours, paper) in enumerate(series):
+        xs = [g + (2 * i - len(series) + 0.5) * width for g in range(len(groups))]
+        bar = ax.bar(xs, [nan if v is None else v for v in ours], width, label=f"{label} (ours)")
+        if any(v is not None for v in paper):
+            ax.bar([x + width for x in xs], [nan if v is None else v for v in paper], width, alpha=0.35, hatch="//",
+                   color=bar.patches[0].get_facecolor(), edgecolor="black", linewidth=0.3, label=f"{label} (paper)")
+    ax.set_xticks(range(len(groups)), groups, fontsize=7)
+    ax.set_ylim(0, 100)
+    ax.axhline(50, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_ylabel("ROC-AUC (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from adcgan.calibration import combine, fit_calibration, parse_components
+from adcgan.config import stored_threshold_quantile
 from adcgan.metrics import compute_metrics, safe_auroc
 
 
@@ -76,7 +77,7 @@ def load_run(path: str | Path) -> StoredRun:
     if metrics.get("recalibrated"):  # an `evaluate --set` report: its own calibration, not the model's
         calibration, val = (metrics.get("combine") or {}).get("calibration") or {}, {}
     return StoredRun(path, y, ids, comps, val, calibration, names,
-                     list(det_cls.two_sided_components), float(cfg.get("threshold_quantile", 0.95)))
+                     list(det_cls.two_sided_components), stored_threshold_quantile(cfg))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

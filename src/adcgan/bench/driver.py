@@ -20,7 +20,8 @@ def make_task(planned: Any, out_root: Path) -> Task:
     """
     run_dir = (Path(out_root) / planned.folder_name).resolve()
     s = planned.spec
-    label = f"{s.detector} {s.dataset} {s.scheme} c{s.cls} s{s.seed}"
+    variant = {"plus": "+", "official": " (official)"}.get(str(s.detector_config.get("variant")), "")
+    label = f"{s.detector}{variant} {s.dataset} {s.scheme} c{s.cls} s{s.seed}"
     return Task(planned.hash, s.to_dict(), str(run_dir), True, label)
 
 
@@ -77,13 +78,14 @@ def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retr
     from tqdm.auto import tqdm
 
     from adcgan.bench.store import driver_token, git_commit
+    from adcgan.progress import interactive
 
     token = driver_token()
     todo, n_done = _prepare(store, planned, retry_failed)
     common = {"version": adcgan.__version__, "git_commit": git_commit()}  # provenance of every row
     in_flight: dict[str, Task] = {}
-    bar = tqdm(total=len(planned), initial=n_done, desc="bench", unit="run", position=0, disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=len(planned), initial=n_done, desc="bench", unit="run", position=0,
+               disable=not (progress and interactive()), dynamic_ncols=True)
     try:
         while todo or in_flight:
             _fill(store, token, executor, todo, in_flight, out_root)

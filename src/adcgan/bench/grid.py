@@ -71,6 +71,22 @@ PRESETS: dict[str, Budget] = {
 }
 
 
+BUDGET_COLS = ("preset", "epochs", "warmup_epochs", "batch_size", "max_train_images", "max_test_images")
+"""The budget columns of a study row, in the order of :func:`budget_key` and :func:`budget_text`."""
+
+
+def budget_key(row: dict[str, Any]) -> tuple:
+    """The budget part of a row's grouping key."""
+    return tuple(row[c] for c in BUDGET_COLS)
+
+
+def budget_text(key: tuple) -> str:
+    """``quick: 2 epochs + 1 warm-up, batch 32, train cap 2000, test cap 2000``."""
+    name, ep, wu, bs, mtr, mte = key
+    cap = lambda v: "none" if v is None else str(int(v))  # noqa: E731
+    return f"{name}: {ep} epochs + {wu} warm-up, batch {bs}, train cap {cap(mtr)}, test cap {cap(mte)}"
+
+
 def is_paper_budget(budget: dict[str, Any], scheme: str) -> bool:
     """True when the resolved ``budget`` equals Appendix A.3 for ``scheme``."""
     return {k: budget.get(k) for k in BUDGET_KEYS} == PRESETS["paper"].resolve(scheme)

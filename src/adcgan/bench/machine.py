@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any, Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from adcgan.training.runtime import cpu_model, cpuinfo
 
 # The geometries the bench scripts time, by side: (H, W, C) of AD-CGAN's three network tables.
 BENCH_GEOMETRIES = {28: (28, 28, 1), 32: (32, 32, 3), 64: (64, 64, 3)}
@@ -38,24 +39,11 @@ def parse_geometries(text: str) -> list[int]:
     return [int(g) for g in items]
 
 
-def _cpuinfo() -> dict[str, str]:
-    """The first processor block of ``/proc/cpuinfo`` (empty where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.split("\n\n")[0].splitlines():
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    return fields
-
-
 def machine_info(device: str = "cpu") -> dict[str, Any]:
     """CPU model, ISA flags, logical CPUs, torch threads and version, and the GPU when ``device`` is CUDA."""
-    info = _cpuinfo()
+    info = cpuinfo()
     flags = set((info.get("flags") or info.get("Features") or "").split())
-    out: dict[str, Any] = {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+    out: dict[str, Any] = {"cpu": cpu_model(),
                            "isa": [f for f in ISA_FLAGS if f in flags], "logical_cpus": os.cpu_count(),
                            "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     if device.startswith("cuda") and torch.cuda.is_available():

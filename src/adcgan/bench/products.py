@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from adcgan import torch_compat
 from adcgan.bench.machine import sync
 
 _aten = torch.ops.aten
@@ -85,7 +85,7 @@ def _spec(value: Any) -> Any:
     return value
 
 
-class _Recorder(TorchDispatchMode):
+class _Recorder(torch_compat.dispatch_mode_base()):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.calls: dict[tuple[Any, ...], ProductCall] = {}

@@ -12,31 +12,22 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any, Iterable
 
-from adcgan.bench.grid import is_paper_budget
+from adcgan.bench.grid import BUDGET_COLS, budget_key, budget_text, is_paper_budget
+from adcgan.bench.pages import fill_blocks
 from adcgan.bench.paper_results import PAPER_DATASET, PAPER_DISPLAY, PaperResult, paper_value
 from adcgan.bench.store import ABLATIONS, Store, ablation_column, ablation_label
 
-BUDGET_COLS = ("preset", "epochs", "warmup_epochs", "batch_size", "max_train_images", "max_test_images")
 PAPER_BUDGET = "paper (Appendix A.3): 15 epochs + 5 warm-up one-vs-all / CatsVsDogs, 35 + 15 all-vs-one, batch 32, " \
                "all training and test images"
 
 
-def budget_key(row: dict[str, Any]) -> tuple:
-    """The budget part of a row's grouping key."""
-    return tuple(row[c] for c in BUDGET_COLS)
-
-
-def budget_text(key: tuple) -> str:
-    """``quick: 2 epochs + 1 warm-up, batch 32, train cap 2000, test cap 2000``."""
-    name, ep, wu, bs, mtr, mte = key
-    cap = lambda v: "none" if v is None else str(int(v))  # noqa: E731
-    return f"{name}: {ep} epochs + {wu} warm-up, batch {bs}, train cap {cap(mtr)}, test cap {cap(mte)}"
 
 
 def _paper_flag(key: tuple, scheme: str) -> str:
@@ -251,27 +242,44 @@ def variant_label(row: dict[str, Any]) -> str:
     return {"plus": f"{row['detector']}+", "official": f"{row['detector']} (official)"}.get(variant, row["detector"])
 
 
-def render_report(db: str | Path, out: str | Path) -> dict[str, Any]:
-    """Write ``results.md``, ``table1.csv``, ``table3.csv``, ``table4.csv`` and the charts into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def study_tables(db: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],
+                                          list[dict[str, Any]], list[str]]:
+    """The finished runs of a study database (detectors labelled by variant), Tables 1, 3, 4 and the header."""
     if not Path(db).is_file():
         raise FileNotFoundError(f"study database {db} not found")
     store = Store(db)
     try:
         rows = [{**r, "detector": variant_label(r)} for r in store.rows("done")]
-        t1, t3, t4 = table1(rows), table3(rows), table4(rows)
-        lines = _header(store, rows)
+        return rows, table1(rows), table3(rows), table4(rows), _header(store, rows)
     finally:
         store.close()
+
+
+def render_report(db: str | Path, out: str | Path, pages: list[str | Path] | None = None) -> dict[str, Any]:
+    """Write ``results.md``, ``table1.csv``, ``table3.csv``, ``table4.csv`` and the charts into ``out``.
+
+    ``results.md`` opens with Table 1 in the paper's layout and the claim checked in numbers
+    (:mod:`adcgan.bench.table1`); each of ``pages`` gets the same section in its ``table1`` block and a
+    compact summary in its ``table1-summary`` block (:mod:`adcgan.bench.pages`).
+    """
+    from adcgan.bench import table1 as paper_layout
+
+    out = Path(out)
+    rows, t1, t3, t4, lines = study_tables(db)
+    out.mkdir(parents=True, exist_ok=True)
     for name, t in (("table1.csv", t1), ("table3.csv", t3), ("table4.csv", t4)):
         write_csv(out / name, t)
+    if rows:
+        paper_layout.chart(out / "table1_chart.png", rows)
     charts = _charts(out, t3)
+    lines[1:1] = ["", *paper_layout.page_lines(rows, t3, "table1_chart.png" if rows else None)]
     lines += [*_section("Table 1 — ROC-AUC (%) per data set, scheme and detector", t1, T1_HEAD),
               *_section("Table 3 — ROC-AUC (%) per class", t3, T3_HEAD),
               *_section("Table 4 — AD-CGAN ablation of the normality score (from the stored components)", t4,
                         T4_HEAD), "## Charts", ""]
     lines += [f"![{c}]({c})" for c in charts]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for page in pages or []:
+        fill_blocks(Path(page), paper_layout.page_blocks(rows, t3, out, Path(page)))
     return {"runs": len(rows), "table1": len(t1), "table3": len(t3), "table4": len(t4), "charts": charts,
             "results": str(out / "results.md")}

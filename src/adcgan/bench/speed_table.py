@@ -1,4 +1,4 @@
-"""The README's speed table, rendered from what ``bench/speed.py`` printed (its JSON lines).
+"""The speed table of docs/speed.md, rendered from what ``bench/speed.py`` printed (its JSON lines).
 
 ``bench/speed.py`` prints one JSON object per (detector, geometry) row and, last, one object naming the
 machine and the GEMM rates measured before and after the timings. :func:`render_speed_table` turns the

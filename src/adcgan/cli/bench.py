@@ -76,6 +76,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="render Tables 1, 3, 4 and charts from a study DB")
     r.add_argument("--db", required=True, help="study database")
     r.add_argument("--out", required=True, help="output folder (results.md, table*.csv, chart_*.png)")
+    r.add_argument("--page", action="append", help="also fill this Markdown page's marked blocks (repeatable): "
+                   "<!-- table1:begin -->...<!-- table1:end --> gets the Table 1 section, "
+                   "<!-- table1-summary:begin -->...<!-- table1-summary:end --> the compact table")
     s = sub.add_parser("status", help="counts of runs by status")
     s.add_argument("--db", required=True, help="study database")
     g = sub.add_parser("merge", help="copy the finished runs of other study DBs into one (created if missing)")
@@ -213,7 +216,7 @@ def default_out_root(db: str | Path) -> Path:
 def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Run (or resume) the grid; exit 0 when every run is done, 1 when some failed."""
     from adcgan.bench.driver import run_grid
-    from adcgan.bench.render import budget_text
+    from adcgan.bench.grid import budget_text
     from adcgan.bench.store import Store
 
     m = merged_settings(args)
@@ -236,13 +239,18 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     store = Store(m["db"])
     try:
         counts = run_grid(store, planned, executor, out_root, not m.get("no_retry_failed"), progress)
+        if counts["running"] and store.recover_stale():  # a driver that died meanwhile: its runs are pending
+            counts = store.counts([p.hash for p in planned])
     finally:
         store.close()
     print("bench: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     if counts["failed"]:
         print(f"bench: {counts['failed']} run(s) failed (see `adcgan bench status --db {m['db']}`); rerun the same "
               "command to retry them", file=sys.stderr)
-    return 0 if counts["done"] == len(planned) else 1
+    if counts["running"]:  # this driver's own runs are all finished here: these belong to another live driver
+        print(f"bench: {counts['running']} run(s) are still running in another bench process on this study; this "
+              "process has nothing left to do", flush=True)
+    return 0 if counts["done"] + counts["running"] == len(planned) else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -271,7 +279,7 @@ def run_bench_command(args: argparse.Namespace, runner: Runner | None = None) ->
         if getattr(args, "bench_command", None) == "report":
             from adcgan.bench.render import render_report
 
-            info = render_report(args.db, args.out)
+            info = render_report(args.db, args.out, args.page)
             print(f"bench report: {info['runs']} finished runs -> {info['results']}")
             return 0
         if getattr(args, "bench_command", None) == "status":

@@ -1,4 +1,5 @@
-"""Shared detector machinery: sklearn-style API, fit via the one loop, scoring, checkpoints.
+"""Shared detector machinery: fit via the one loop, scoring, checkpoints; the scikit-learn / PyOD
+contract (params, ``predict``, ``predict_proba``, fitted attributes) comes from :mod:`.sklearn_api`.
 
 A detector subclass only defines ``build_nets``, ``build_optimizers``,
 ``train_step`` and ``score_batch`` (pyod ``BaseDeepLearningDetector`` style).
@@ -19,6 +20,7 @@ from adcgan.calibration import combine, fit_calibration, jsonable_calibration, p
 from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_metadata, detector_state, \
     load_model, read_checkpoint, write_checkpoint
+from adcgan.detectors.sklearn_api import SklearnAPIMixin
 from adcgan.memory import reuse_freed_memory
 from adcgan.nets.layers import set_fast_layers
 from adcgan.progress import progress as progress_bar
@@ -31,7 +33,7 @@ from adcgan.training.split import holdout_split
 __all__ = ["FORMAT", "FORMAT_VERSION", "BaseDetector", "CheckpointError", "load_detector", "read_checkpoint"]
 
 
-class BaseDetector:
+class BaseDetector(SklearnAPIMixin):
     """Base class: holds config, networks, optimisers, threshold and training record."""
 
     name: ClassVar[str] = "base"
@@ -42,6 +44,7 @@ class BaseDetector:
                                                # it may run on inference copies (adcgan.scoring)
 
     def __init__(self, config: DetectorConfig | None = None, **kwargs: Any) -> None:
+        passed = kwargs if config is None else None  # what get_params returns (unresolved)
         if config is None:
             try:
                 config = self.Config(**kwargs)
@@ -51,6 +54,7 @@ class BaseDetector:
             raise TypeError("pass either a config object or keyword settings, not both")
         config.validate()
         self.config = config
+        self._init_params(passed)
         self.nets = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.threshold: float | None = None
@@ -114,7 +118,10 @@ class BaseDetector:
         """Switch every network to train or eval mode."""
         self.nets.train(mode)
 
-    def _build(self, geometry: tuple[int, int, int]) -> None:
+    def build(self, geometry: tuple[int, int, int]) -> None:
+        """Create the seeded networks and optimisers for (H, W, C) images on the device (``fit``, model loading).
+
+        Raises ``ValueError`` for images with other than 1 or 3 channels."""
         if geometry[2] not in (1, 3):
             raise ValueError(f"images must have 1 or 3 channels, got {geometry[2]}")
         self.config.geometry = tuple(int(g) for g in geometry)  # type: ignore[assignment]
@@ -162,10 +169,11 @@ class BaseDetector:
             progress: Show progress bars.
 
         Returns:
-            ``self``.
+            ``self``; ``decision_scores_``/``labels_`` (of ``X``) are computed on first access.
         """
+        self._keep_training_images(X)
         data, val = holdout_split(X, X_val, self.config)
-        self._build((data.shape[2], data.shape[3], data.shape[1]))
+        self.build((data.shape[2], data.shape[3], data.shape[1]))
         self.train_info = {"train_images": len(data), "epochs_planned": self.config.epochs,
                            "warmup_epochs_planned": self.config.warmup_epochs}
         self.train_model(data, Path(run_dir) if run_dir is not None else None, resume, progress)
@@ -180,7 +188,7 @@ class BaseDetector:
         rescored with another combination without retraining (``adcgan rescore``).
         """
         raw = self.raw_components(X_val)
-        self.val_components = raw
+        self.val_components, self._decision_scores = raw, None  # a new calibration changes the scores
         self.calibration = jsonable_calibration(
             fit_calibration(raw, self._calibrated_names(raw), robust=self.config.calibration_robust))
         self.set_threshold(self.combine_components(raw)["score"])
@@ -215,7 +223,7 @@ class BaseDetector:
         self.after_fit(data)
 
     def set_threshold(self, val_scores: np.ndarray) -> float:
-        """Threshold = ``threshold_quantile`` of normal validation scores."""
+        """Threshold = ``1 - contamination`` quantile (``threshold_quantile``) of normal validation scores."""
         self.threshold = float(np.quantile(np.asarray(val_scores, dtype=np.float64), self.config.threshold_quantile))
         self.train_info["val_images"] = int(len(val_scores))
         return self.threshold
@@ -269,16 +277,6 @@ class BaseDetector:
         from adcgan.maps import anomaly_maps
 
         return anomaly_maps(self, X, batch_size)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Alias of :meth:`score_samples` (pyod naming)."""
-        return self.score_samples(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """1 = anomaly (score above the stored threshold), 0 = normal."""
-        if self.threshold is None:
-            raise RuntimeError("no threshold: fit with validation data or call set_threshold() first")
-        return (self.score_samples(X) > self.threshold).astype(np.int64)
 
     # ---- checkpoints ------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def load_model(path: str | Path, device: str | None = None, expected: type | Non
     if device is not None:
         cfg.device = device
     det = target(cfg)
-    det._build(tuple(cfg.geometry))
+    det.build(tuple(cfg.geometry))
     restore_state(det, meta, state, path)
     return det
 

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from adcgan import torch_compat
+
 
 def bce_to_constant(logits: Tensor, target: float) -> Tensor:
     """Mean sigmoid cross-entropy of ``logits`` (N,) against a constant label.
@@ -24,7 +26,10 @@ def optimizer_options(fast_training: bool, device: torch.device, capturable: boo
     parameters instead of ~10 element-wise ops per tensor) with ``fast_training`` on CPU or CUDA, and
     ``capturable`` (the step count and update stay on the GPU, as a CUDA graph needs) on CUDA.
 
-    The fused kernel is the same update up to float rounding (``tests/test_fast_training.py``).
+    The fused kernel is the same update up to float rounding (``tests/test_fast_training.py``). Like the fast
+    layers it is off where a torch internal of the fast training path is missing
+    (:func:`adcgan.torch_compat.fast_training_supported`): then the whole step is the plain one.
     """
-    opts = {"fused": True} if fast_training and device.type in ("cpu", "cuda") else {}
+    fast = fast_training and device.type in ("cpu", "cuda") and torch_compat.fast_training_supported()
+    opts = {"fused": True} if fast else {}
     return {**opts, "capturable": True} if capturable and device.type == "cuda" else opts

@@ -18,6 +18,7 @@ from typing import Iterator
 
 from torch import Tensor, nn
 
+from adcgan import torch_compat
 from adcgan.nets.gemm import GemmConv2d
 from adcgan.nets.layers import GemmLinear, sn
 from adcgan.nets.stacked import run_stacked
@@ -33,7 +34,7 @@ def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
     Used where one network is run on two input distributions during training (AE-GAN's
     G decodes both E(x) and z ~ N(0, I)) and only one of them is scored at test time.
     """
-    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    layers = [m for m in module.modules() if isinstance(m, torch_compat.BATCH_NORM_TYPES)]
     saved = [m.momentum for m in layers]
     for m in layers:
         m.momentum = 0.0

@@ -5,7 +5,8 @@ oneDNN's (transposed) convolutions are slow where a map has only a few pixels: a
 convolution of a 1x1 input (every generator's first layer) and a convolution with a tiny output map
 (the encoders' last layers, the 32x32 and 64x64 critics' last global convolution, whose 1x1 output
 took 245 ms forward + backward at batch 32 on two Xeon cores, 15 GFLOP/s; 38 ms as the product). There the layer is one
-matrix product. ``fast = False`` restores PyTorch's forward (``DetectorConfig.fast_training``).
+matrix product. ``fast = False`` restores PyTorch's forward (``DetectorConfig.fast_training``, which is
+off where a torch internal these layers read is missing: :mod:`adcgan.torch_compat`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
+
+from adcgan import torch_compat
 
 # A convolution whose output map has at most this many pixels runs as patches @ W^T: at batch 32 on
 # two Xeon cores (AVX-512) forward + backward was faster than oneDNN at every 6x6 or smaller output of
@@ -67,8 +70,7 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
         """PyTorch's transposed convolution without its bias, then the bias added: oneDNN's bias gradient
         of a transposed convolution is slow (14.5 of the 19.5 ms backward of the 28x28 generator's
         64 -> 64, k = stride = 2 layer at batch 32 on one Xeon core; the sum over the map here: 0.6 ms)."""
-        pad = self._output_padding(x, output_size, self.stride, self.padding, self.kernel_size, 2,  # type: ignore[arg-type]
-                                   self.dilation)  # type: ignore[arg-type]
+        pad = torch_compat.conv_transpose_output_padding(self, x, output_size)
         y = F.conv_transpose2d(x, block_weight(self, self.weight, "weight"), None, self.stride, self.padding, pad,
                                self.groups, self.dilation)
         return y + self.bias.view(1, -1, 1, 1)
@@ -79,8 +81,8 @@ def _spectral_norm_of(module: nn.Module) -> nn.Module | None:
     if not parametrize.is_parametrized(module, "weight"):
         return None
     chain = module.parametrizations.weight
-    ok = len(chain) == 1 and type(chain[0]).__name__ == "_SpectralNorm" and chain[0].dim == 0
-    return chain[0] if ok else None
+    state = torch_compat.spectral_norm_state(chain[0]) if len(chain) == 1 else None
+    return chain[0] if state is not None and state.dim == 0 else None
 
 
 def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
@@ -89,9 +91,13 @@ def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
 
     The matrix is (A, B kh kw); for a channels-last weight it is read in its storage order
     (A, kh kw B) with the right singular vector ``v`` permuted to match, so no copy of the weight
-    is made. In training mode one power iteration updates the buffers ``_u`` and ``_v`` in place
-    (``v`` stays in the logical order the state_dict holds).
+    is made. In training mode one power iteration updates the vectors ``u`` and ``v`` in place
+    (:func:`adcgan.torch_compat.spectral_norm_state`; ``v`` stays in the logical order the state_dict holds).
     """
+    state = torch_compat.spectral_norm_state(norm)
+    if state is None:
+        raise TypeError(f"{type(norm).__name__} is not torch's spectral-norm parametrisation")
+    u_buf, v_buf = state.u, state.v
     if weight.dim() == 2:  # a Linear weight (out, in): the matrix itself
         weight = weight.reshape(*weight.shape, 1, 1)
     _, b, kh, kw = weight.shape
@@ -99,11 +105,11 @@ def sn_output_scale(norm: nn.Module, weight: Tensor) -> Tensor:
     order = (lambda v: v.view(b, kh, kw).permute(1, 2, 0).reshape(-1)) if storage else (lambda v: v)
     if norm.training:
         with torch.no_grad():
-            for _ in range(norm.n_power_iterations):
-                F.normalize(torch.mv(mat, order(norm._v)), dim=0, eps=norm.eps, out=norm._u)
-                v = F.normalize(torch.mv(mat.t(), norm._u), dim=0, eps=norm.eps)
-                norm._v.copy_(v.view(kh, kw, b).permute(2, 0, 1).reshape(-1) if storage else v)
-    return torch.vdot(norm._u.clone(), torch.mv(mat, order(norm._v).clone()))
+            for _ in range(state.n_power_iterations):
+                F.normalize(torch.mv(mat, order(v_buf)), dim=0, eps=state.eps, out=u_buf)
+                v = F.normalize(torch.mv(mat.t(), u_buf), dim=0, eps=state.eps)
+                v_buf.copy_(v.view(kh, kw, b).permute(2, 0, 1).reshape(-1) if storage else v)
+    return torch.vdot(u_buf.clone(), torch.mv(mat, order(v_buf).clone()))
 
 
 def block_sigma(module: nn.Module, norm: nn.Module, weight: Tensor) -> Tensor:
@@ -115,12 +121,13 @@ def block_sigma(module: nn.Module, norm: nn.Module, weight: Tensor) -> Tensor:
     division and its backward cost about 10 % of the training step). Outside a block: every forward,
     as torch's parametrisation does.
     """
-    if not parametrize._cache_enabled:
+    cache = torch_compat.block_cache()
+    if cache is None:
         return sn_output_scale(norm, weight)
     key = (id(module), "adcgan.sigma")
-    sigma = parametrize._cache.get(key)
+    sigma = cache.get(key)
     if sigma is None:
-        sigma = parametrize._cache[key] = sn_output_scale(norm, weight)
+        sigma = cache[key] = sn_output_scale(norm, weight)
     return sigma
 
 
@@ -138,12 +145,13 @@ def block_weight(module: nn.Module, weight: Tensor, which: str = "original") -> 
     if not torch.is_autocast_enabled(device):
         return weight
     dtype = torch.get_autocast_dtype(device)
-    if not parametrize._cache_enabled:
+    cache = torch_compat.block_cache()
+    if cache is None:
         return weight.to(dtype)
     key = (id(module), "adcgan.autocast_" + which)
-    low = parametrize._cache.get(key)
+    low = cache.get(key)
     if low is None:
-        low = parametrize._cache[key] = weight.to(dtype)
+        low = cache[key] = weight.to(dtype)
     return low
 
 
@@ -270,7 +278,7 @@ class GemmConv2d(nn.Conv2d):
                 and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
                 and not _tracing() and output_pixels(self, x) <= SMALL_OUTPUT_PIXELS):
             if self.fast and not _tracing():
-                return self._conv_forward(x, block_weight(self, self.weight, "weight"), self.bias)
+                return torch_compat.conv_forward(self, x, block_weight(self, self.weight, "weight"), self.bias)
             return super().forward(x)
         norm = _spectral_norm_of(self)
         if norm is None:

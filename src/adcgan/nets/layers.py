@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from adcgan import torch_compat
 from adcgan.nets.gemm import GemmConv2d, GemmConvTranspose2d, _spectral_norm_of, _tracing, block_sigma, block_weight
 
 
@@ -64,7 +65,7 @@ class _SingleSlopePReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
         x, a = ctx.saved_tensors
-        dx = torch.ops.aten.leaky_relu_backward(grad, x, float(a), False)
+        dx = torch_compat.leaky_relu_backward(grad, x, float(a))
         return dx, (grad * x.clamp(max=0)).sum().reshape(a.shape)
 
 
@@ -114,7 +115,9 @@ class GemmLinear(nn.Linear):
 def set_fast_layers(module: nn.Module, fast: bool) -> None:
     """Switch every fast layer in ``module`` (:class:`adcgan.nets.gemm.GemmConvTranspose2d`,
     :class:`adcgan.nets.gemm.GemmConv2d`, :class:`GemmLinear`, :class:`FastPReLU`) to its fast
-    (or plain) forward."""
+    (or plain) forward. The fast forwards read torch internals: where one is missing on the installed torch
+    (:func:`adcgan.torch_compat.fast_training_supported`, which warns once) every layer takes its plain forward."""
+    fast = fast and torch_compat.fast_training_supported()
     for m in module.modules():
         if isinstance(m, (GemmConvTranspose2d, GemmConv2d, GemmLinear, FastPReLU)):
             m.fast = fast

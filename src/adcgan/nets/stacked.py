@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from adcgan import torch_compat
+
 
 def stacked_parameters(module: nn.Module) -> dict[str, Tensor]:
     """``dict(module.named_parameters())`` detached, with every ``nn.Linear`` weight transposed to (I, O)."""
@@ -92,7 +94,7 @@ def run_stacked(seq: nn.Sequential, prefix: str, params: dict[str, Tensor], h: T
         bias = params.get(key + ".bias")
         if isinstance(m, nn.Linear):
             h = stacked_linear(h, params[key + ".weight"], grads.get(key + ".weight")) + (0 if bias is None else bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+        elif isinstance(m, torch_compat.BATCH_NORM_TYPES):
             shape = (len(h), -1) + (1,) * (h.dim() - 2)
             h = F.batch_norm(h, m.running_mean, m.running_var, None, None, False, 0.0, m.eps)
             h = h * params[key + ".weight"].view(shape) + params[key + ".bias"].view(shape)

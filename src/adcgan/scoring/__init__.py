@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from torch import Tensor
 
+from adcgan import torch_compat
 from adcgan.scoring.compiled import CompiledScorer
 from adcgan.scoring.inference import InferenceScorer
 
@@ -23,8 +24,9 @@ def select_scorer(det: Any, cached: Any, batch_size: int) -> Scorer:
     """The batch scoring function of ``det`` for this pass, reusing ``cached`` when it still fits.
 
     Plain ``det.score_batch`` for detectors that optimise at test time (``inference_scoring``
-    false) or with ``fast_scoring`` and ``compile_scoring`` both off; else ``score_batch`` on
-    inference copies of the networks, compiled when ``compile_scoring`` is on. The copies are
+    false), with ``fast_scoring`` and ``compile_scoring`` both off, or where the copies cannot be made on the
+    installed torch (:func:`adcgan.torch_compat.fast_scoring_supported`, which warns once); else ``score_batch``
+    on inference copies of the networks, compiled when ``compile_scoring`` is on. The copies are
     rebuilt when the weights changed, when ``compile_scoring`` was switched, and (compiled) when
     the batch size changed.
 
@@ -38,7 +40,7 @@ def select_scorer(det: Any, cached: Any, batch_size: int) -> Scorer:
         the next ``cached`` when it is an :class:`InferenceScorer`.
     """
     c = det.config
-    if not (det.inference_scoring and (c.fast_scoring or c.compile_scoring)):
+    if not (det.inference_scoring and (c.fast_scoring or c.compile_scoring) and torch_compat.fast_scoring_supported()):
         return det.score_batch
     if cached is None or not cached.current() or isinstance(cached, CompiledScorer) != c.compile_scoring \
             or (c.compile_scoring and cached.batch_size != batch_size):

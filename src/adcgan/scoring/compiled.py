@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from adcgan import torch_compat
 from adcgan.scoring.inference import InferenceScorer
 
 
@@ -38,11 +39,9 @@ class CompiledScorer(InferenceScorer):
             x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last
                                                if x.is_contiguous(memory_format=torch.channels_last)
                                                else torch.contiguous_format)
-        import torch._inductor.config as inductor_config
-
         try:
             # constant weights, prepacked for oneDNN (BatchNorm is pre-folded); scoped, not process-wide
-            with inductor_config.patch(freezing=True):
+            with torch_compat.inductor_freezing():
                 out = self.compiled(x)
         except Exception as exc:  # noqa: BLE001 - no compiler toolchain, unsupported op, ...
             warnings.warn(f"torch.compile of the scoring pass failed ({str(exc).splitlines()[0]}); "

@@ -33,29 +33,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from adcgan import torch_compat
 from adcgan.nets.gemm import kernel_taps, point_conv_transpose
 from adcgan.nets.layers import set_fast_layers
-
 
 
 def plain_copy(module: nn.Module) -> nn.Module:
     """A deep eval-mode copy with every parametrisation (spectral norm) replaced by its value
     and BatchNorm folded (:func:`fold_batchnorm`).
 
-    ``torch.nn.utils.parametrize.remove_parametrizations`` cannot be used on a deep copy:
-    it deletes the property from the parametrised class, which the copy shares with the
-    original, and would break the original module.
+    The parametrisations are baked by :func:`adcgan.torch_compat.bake_parametrizations`; where that is not
+    possible on the installed torch, the copy keeps them (eval mode: the same values, computed per forward).
     """
     m = copy.deepcopy(module)
+    bake = torch_compat.supported(torch_compat.PARAMETRIZED_CLASS)
     with torch.no_grad():
         for sub in list(m.modules()):
-            if not parametrize.is_parametrized(sub):
-                continue
-            values = {name: getattr(sub, name).detach().clone() for name in sub.parametrizations}
-            del sub._modules["parametrizations"]
-            sub.__class__ = sub.__class__.__bases__[0]
-            for name, value in values.items():
-                sub.register_parameter(name, nn.Parameter(value, requires_grad=False))
+            if bake and parametrize.is_parametrized(sub):
+                torch_compat.bake_parametrizations(sub)
     m.requires_grad_(False)
     return fold_batchnorm(m.eval())
 
@@ -67,13 +62,12 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     per-output-channel scale goes on dim 0 or dim 1. The BatchNorm becomes an Identity.
     """
     for seq in [s for s in module.modules() if isinstance(s, nn.Sequential)]:
-        names = list(seq._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = seq._modules[a], seq._modules[b]
+        children = list(seq.named_children())
+        for (_, conv), (name, bn) in zip(children, children[1:]):
             if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d) \
                     and not parametrize.is_parametrized(conv) and bn.track_running_stats:
                 _fold(conv, bn)
-                seq._modules[b] = nn.Identity()
+                setattr(seq, name, nn.Identity())
     return module
 
 
@@ -209,7 +203,7 @@ def rewrite_for_inference(module: nn.Module) -> nn.Module:
     """Apply the exact layer rewrites listed in the module docstring, in place."""
     last: nn.Module | None = None  # previous layer of a Sequential that is not a pass-through
     for name, child in list(module.named_children()):
-        if len(child._modules):
+        if next(child.children(), None) is not None:
             rewrite_for_inference(child)
             new = child
         else:  # in place only right after a layer that made a new tensor
@@ -237,9 +231,9 @@ def weights_version(module: nn.Module) -> tuple[tuple[int, int], ...]:
     """Identity and in-place version counter of every parameter and buffer.
 
     Optimiser steps, BatchNorm statistics and ``load_state_dict`` all modify tensors in
-    place, so this changes whenever the weights do.
+    place, so this changes whenever the weights do (:func:`adcgan.torch_compat.version_counter`).
     """
-    return tuple((id(t), t._version) for t in [*module.parameters(), *module.buffers()])
+    return tuple((id(t), torch_compat.version_counter(t)) for t in [*module.parameters(), *module.buffers()])
 
 
 class InferenceScorer:

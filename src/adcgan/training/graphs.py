@@ -17,7 +17,7 @@ What a captured step needs, and what makes a detector eligible (``train_step_asy
   create the optimiser state and the library handles the graph will use. They are real training steps on
   real batches: a run trains on the same batches in the same order with or without graphs.
 
-Not yet measured on a GPU: none was lent to the sessions that wrote this (README, Speed, "On a GPU").
+Not yet measured on a GPU: none was lent to the sessions that wrote this (docs/speed.md, "On a GPU").
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from adcgan.detectors.base import BaseDetector
+    from adcgan.training.protocol import Trainable
 
 Losses = dict[str, Union[float, Tensor]]
 StepFn = Callable[[Tensor, int], Losses]
@@ -56,7 +56,7 @@ def check_graphs(detector: object, cuda_graphs: bool, device: torch.device) -> N
         raise ValueError(f"{why}; set cuda_graphs=false")
 
 
-def step_runner(det: "BaseDetector") -> StepFn:
+def step_runner(det: "Trainable") -> StepFn:
     """The function the fit loop (and ``bench/speed.py``) calls per batch: ``det.train_step_async`` where the
     detector has one (losses stay on the device), else ``det.train_step``; replayed CUDA graphs with
     ``cuda_graphs``."""
@@ -81,7 +81,7 @@ class GraphedSteps:
     Each call returns the step's losses as 0-d tensors that the next call overwrites: read or copy them first.
     """
 
-    def __init__(self, det: "BaseDetector", warmup_steps: int = GRAPH_WARMUP_STEPS) -> None:
+    def __init__(self, det: "Trainable", warmup_steps: int = GRAPH_WARMUP_STEPS) -> None:
         self.det, self.warmup_steps = det, warmup_steps
         self.graphs: dict[bool, _Captured] = {}
         self.eager_steps: dict[bool, int] = {True: 0, False: 0}

@@ -26,7 +26,7 @@ from adcgan.training.precision import check_precision, step_autocast
 from adcgan.tensors import to_float
 
 if TYPE_CHECKING:
-    from adcgan.detectors.base import BaseDetector
+    from adcgan.training.protocol import Trainable
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.jsonl"
@@ -39,7 +39,7 @@ class TrainingDivergedError(RuntimeError):
     """Raised when a loss becomes NaN or infinite; the last good checkpoint is kept."""
 
 
-def _save_checkpoint(det: "BaseDetector", run_dir: Path, epoch: int, gen: torch.Generator) -> None:
+def _save_checkpoint(det: "Trainable", run_dir: Path, epoch: int, gen: torch.Generator) -> None:
     state = {
         "epoch": epoch,
         "nets": {k: v.state_dict() for k, v in det.nets.items()},
@@ -54,7 +54,7 @@ def _save_checkpoint(det: "BaseDetector", run_dir: Path, epoch: int, gen: torch.
     atomic_torch_save(state, run_dir / CHECKPOINT_NAME)
 
 
-def _load_checkpoint(det: "BaseDetector", run_dir: Path, gen: torch.Generator) -> int:
+def _load_checkpoint(det: "Trainable", run_dir: Path, gen: torch.Generator) -> int:
     """Restore nets, optimisers and RNGs; return the number of finished epochs."""
     state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     saved = json.loads(state["config"])
@@ -74,13 +74,13 @@ def _load_checkpoint(det: "BaseDetector", run_dir: Path, gen: torch.Generator) -
     return int(state["epoch"])
 
 
-def training_memory(det: "BaseDetector") -> ContextManager[None]:
+def training_memory(det: "Trainable") -> ContextManager[None]:
     """The allocator setting training steps run under: freed buffers kept for reuse on the CPU fast path."""
     return reuse_freed_memory(det.device.type == "cpu" and det.config.fast_training)
 
 
 @contextlib.contextmanager
-def training_context(det: "BaseDetector") -> Iterator[None]:
+def training_context(det: "Trainable") -> Iterator[None]:
     """What the fit loop's epochs run under: :func:`training_memory` and the step's autocast
     (``precision``, :mod:`adcgan.training.precision`; raises ``ValueError`` where it cannot run)."""
     check_precision(det.config.precision, det.device)
@@ -114,7 +114,7 @@ def _loss_row(losses: Losses) -> torch.Tensor:
     return torch.tensor([float(v) for v in values], dtype=torch.float64)
 
 
-def _start_epoch(det: "BaseDetector", run_dir: Path | None, resume: bool, gen: torch.Generator) -> int:
+def _start_epoch(det: "Trainable", run_dir: Path | None, resume: bool, gen: torch.Generator) -> int:
     """0, or the epoch after the one saved in ``run_dir`` when resuming (restores ``det`` and ``gen``)."""
     if run_dir is None:
         return 0
@@ -124,7 +124,7 @@ def _start_epoch(det: "BaseDetector", run_dir: Path | None, resume: bool, gen: t
     return 0
 
 
-def _record_epoch(det: "BaseDetector", epoch: int, n_data: int, secs: float,
+def _record_epoch(det: "Trainable", epoch: int, n_data: int, secs: float,
                   means: dict[str, float]) -> dict[str, Any]:
     """Add one finished epoch to ``det.train_info`` and return its history record."""
     cfg = det.config
@@ -137,7 +137,7 @@ def _record_epoch(det: "BaseDetector", epoch: int, n_data: int, secs: float,
             "seconds": round(secs, 3), "images_per_s": round(n_img / max(secs, 1e-9), 2), **means}
 
 
-def _run_epoch(det: "BaseDetector", step_fn: StepFn, data: torch.Tensor, epoch: int, gen: torch.Generator,
+def _run_epoch(det: "Trainable", step_fn: StepFn, data: torch.Tensor, epoch: int, gen: torch.Generator,
                run_dir: Path | None, progress: bool) -> dict[str, float]:
     bs = det.config.batch_size
     perm = torch.randperm(len(data), generator=gen)
@@ -161,7 +161,7 @@ def _run_epoch(det: "BaseDetector", step_fn: StepFn, data: torch.Tensor, epoch: 
     return {k: v / max(n_batches, 1) for k, v in sums.items()}
 
 
-def fit_loop(det: "BaseDetector", data: torch.Tensor, run_dir: Path | None = None,
+def fit_loop(det: "Trainable", data: torch.Tensor, run_dir: Path | None = None,
              resume: bool = False, progress: bool = True) -> list[dict[str, Any]]:
     """Train ``det`` on ``data`` (NCHW uint8 or float in [0, 1]) for warm-up + main epochs.
 

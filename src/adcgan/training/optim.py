@@ -6,6 +6,8 @@ for the 32x32 critic's 2048 x 1024 x 3 x 3 weight those copies took 39 of the st
 cores (``bench/optim.py``). Adam is element-wise, so when a parameter, its gradient and its two moments
 are dense and laid out alike, the kernel can run on flat views of their storage instead: the same
 elements, the same arithmetic, bit for bit (tests/test_optim.py). Everything else is torch's optimiser.
+This reads torch's private ``_init_group`` (:func:`adcgan.torch_compat.adam_group_lists`); where it is not the
+one probed, the steps are torch's own.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from adcgan import torch_compat
 
 __all__ = ["Adam", "AdamW", "flat_view"]
 
@@ -33,12 +37,12 @@ def flat_view(t: Tensor) -> Tensor | None:
 class _FlatViews:
     """Mixin over torch's Adam: after torch gathers a group's tensors, dense same-layout ones become flat views."""
 
-    def _init_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
-                    exp_avg_sqs: list[Tensor], max_exp_avg_sqs: list[Tensor], state_steps: list[Tensor]) -> bool:
-        has_complex = super()._init_group(group, params, grads, exp_avgs,  # type: ignore[misc]
-                                          exp_avg_sqs, max_exp_avg_sqs, state_steps)
-        if group.get("fused") and not group.get("amsgrad"):
-            lists = (params, grads, exp_avgs, exp_avg_sqs)
+    def _init_group(self, group: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
+        """torch's ``_init_group`` (any signature); then, where it is the probed one, flat views in its lists."""
+        has_complex = super()._init_group(group, *args, **kwargs)  # type: ignore[misc]
+        lists = torch_compat.adam_group_lists(args) if group.get("fused") and not group.get("amsgrad") else None
+        if lists is not None:
+            params = lists[0]
             for i, p in enumerate(params):
                 if flat_view(p) is not None and all(lst[i].stride() == p.stride() for lst in lists[1:]):
                     for lst in lists:  # same strides as the dense parameter: each is dense too

@@ -17,6 +17,8 @@ from typing import Any, Callable, ContextManager, TypeVar
 
 import torch
 
+from adcgan import torch_compat
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 PRECISIONS = ("fp32", "bf16")
@@ -31,8 +33,12 @@ def bf16_support(device: torch.device) -> str | None:
         return None if torch.cuda.is_bf16_supported() else \
             f"the GPU {torch.cuda.get_device_name(device)} has no bfloat16 support"
     if device.type == "cpu":
-        return None if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() \
-            else "this CPU has no bfloat16 kernels in oneDNN (they need AVX-512 or AMX)"
+        if not torch.backends.mkldnn.is_available():
+            return "this torch has no oneDNN, whose kernels bf16 training on the CPU needs"
+        kernels = torch_compat.mkldnn_bf16_supported()
+        if kernels is None:
+            return f"torch {torch.__version__} does not say whether oneDNN has bfloat16 kernels on this CPU"
+        return None if kernels else "this CPU has no bfloat16 kernels in oneDNN (they need AVX-512 or AMX)"
     return f"bf16 training is implemented for cpu and cuda devices, not {device.type}"
 
 
@@ -41,8 +47,7 @@ def bf16_native(device: torch.device) -> bool:
     oneDNN converts to fp32 around each product, and bf16 training is likely slower than fp32."""
     if device.type == "cuda":
         return True
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return device.type == "cpu" and any(getattr(torch.cpu, p, lambda: False)() for p in probes)
+    return device.type == "cpu" and torch_compat.cpu_bf16_native()
 
 
 def check_precision(precision: str, device: torch.device) -> None:

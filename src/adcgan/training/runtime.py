@@ -1,7 +1,9 @@
 """Where and how a run executes: the device, the seeds, the versions recorded with results."""
 from __future__ import annotations
 
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,9 +41,25 @@ def seed_everything(seed: int) -> None:
 
 def versions() -> dict[str, str]:
     """Versions recorded in checkpoints and reports."""
-    import platform
-
     from adcgan import __version__
 
     return {"adcgan": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
+
+
+def cpuinfo() -> dict[str, str]:
+    """The first processor block of ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows: recorded with every run."""
+    return cpuinfo().get("model name") or platform.processor() or platform.machine()

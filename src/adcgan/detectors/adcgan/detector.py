@@ -1,7 +1,7 @@
 """AD-CGAN detector (Sevyeri & Fevens, 2021): training step (Eq. 1-3, 6) and score (Eq. 4-5).
 
 ``variant="paper"`` (default) follows the paper; ``variant="official"`` switches on
-the released code's behaviours that can change results (README, "Departures"):
+the released code's behaviours that can change results (docs/faithfulness.md):
 per-code Dz with a leaky logit, the encoder descending the Dz loss (not adversarial),
 LFL computed from E(G(E(x))) instead of E(G(z)), critic gradients accumulated over the
 two critic steps, the residual block's BN eps 0.8 and 2h + F(h), and -10 masking in InfoNCE.

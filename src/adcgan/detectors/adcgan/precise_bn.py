@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from adcgan import torch_compat
 from adcgan.tensors import to_float
 
 
@@ -35,7 +36,7 @@ def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor, forward: Callab
     Returns:
         The number of batches used (0 when there is no BatchNorm or too little data).
     """
-    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [m for m in module.modules() if isinstance(m, torch_compat.BATCH_NORM_TYPES)]
     n = min(n_batches, len(data) // batch_size)
     if not bns or n <= 0:
         return 0

@@ -23,7 +23,7 @@ from adcgan.bench.machine import (BENCH_GEOMETRIES, detector_bench_parser, finis
                                   parse_detector_bench_args, sync)
 from adcgan.bench.products import products_summary, record_products, time_products
 from adcgan.cli.settings import parse_set
-from adcgan.memory import reuse_freed_memory
+from adcgan.training.memory import reuse_freed_memory
 from adcgan.registry import create_detector
 from adcgan.training.loop import training_context
 

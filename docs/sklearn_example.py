@@ -4,7 +4,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from adcgan import ADCGAN
-from adcgan.protocols import paper_epochs
+from adcgan.evaluation.protocols import paper_epochs
 
 X, y = fetch_openml("Fashion-MNIST", version=1, return_X_y=True, as_frame=False)  # 70,000 rows, pixels 0..255
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1 / 7, shuffle=False)  # 60,000 / 10,000

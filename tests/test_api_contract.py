@@ -18,7 +18,7 @@ import sklearn.datasets
 import torch
 from sklearn.base import clone
 
-import adcgan.protocols
+import adcgan.evaluation.protocols
 from adcgan import ADCGAN, load_detector
 from adcgan.config import DetectorConfig, stored_threshold_quantile
 from adcgan.detectors.base import BaseDetector
@@ -257,7 +257,7 @@ def test_docs_sklearn_example_runs_in_a_pipeline(monkeypatch):
         return rows, y
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch_openml)
-    monkeypatch.setattr(adcgan.protocols, "paper_epochs", lambda scheme: (1, 0))
+    monkeypatch.setattr(adcgan.evaluation.protocols, "paper_epochs", lambda scheme: (1, 0))
     ns = runpy.run_path(str(EXAMPLE))
     det = ns["pipe"][-1]
     assert isinstance(det, ADCGAN) and (det.config.epochs, det.config.warmup_epochs) == (1, 0)

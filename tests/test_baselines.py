@@ -318,7 +318,7 @@ LEARNING: dict[str, tuple[dict, int, float]] = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BASELINES)
 def test_baseline_learns_fashion_mnist_trouser(name, tmp_path):
-    from adcgan.experiment import RunSpec, run_experiment
+    from adcgan.evaluation.experiment import RunSpec, run_experiment
 
     config, n_test, floor = LEARNING[name]
     spec = RunSpec(detector=name, dataset="fashion-mnist", scheme="one-vs-all", cls="Trouser", seed=0,

@@ -1,8 +1,8 @@
-"""Score calibration (adcgan.calibration): statistics and combinations against hand-computed values."""
+"""Score calibration (adcgan.scoring.calibration): statistics and combinations against hand-computed values."""
 import numpy as np
 import pytest
 
-from adcgan.calibration import MAD_TO_SD, combine, fit_calibration, parse_components
+from adcgan.scoring.calibration import MAD_TO_SD, combine, fit_calibration, parse_components
 
 
 def test_robust_calibration_by_hand():

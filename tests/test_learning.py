@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from adcgan.experiment import RunSpec, run_experiment
+from adcgan.evaluation.experiment import RunSpec, run_experiment
 from adcgan.training.precision import bf16_support
 from conftest import SKIP_NO_BF16, real_data
 

@@ -1,4 +1,4 @@
-"""The allocator setting of CPU training and scoring (adcgan.memory): page faults counted, not timed."""
+"""The allocator setting of CPU training and scoring (adcgan.training.memory): page faults counted, not timed."""
 import subprocess
 import sys
 
@@ -8,12 +8,12 @@ import torch
 from conftest import SKIP_NOT_LINUX
 
 from adcgan import ADCGAN
-from adcgan import memory
+from adcgan.training import memory
 from adcgan.training.loop import training_memory
 
 FAULTS = """
 import resource, torch
-from adcgan.memory import reuse_freed_memory
+from adcgan.training.memory import reuse_freed_memory
 
 def faults(mib=64):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -8,7 +8,7 @@ import pytest
 
 from adcgan.cli import main
 from adcgan.data.readers import read_idx
-from adcgan.onnx_export import ExportError, export_onnx
+from adcgan.scoring.onnx_export import ExportError, export_onnx
 from adcgan.registry import create_detector
 from conftest import real_data
 

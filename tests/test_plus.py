@@ -10,7 +10,7 @@ from adcgan import ADCGAN, load_detector
 from adcgan.cli import main
 from adcgan.detectors.adcgan import plus_parts as P
 from adcgan.detectors.adcgan import ADCGANConfig
-from adcgan.rescore import load_run, rescore_run
+from adcgan.evaluation.rescore import load_run, rescore_run
 from test_adcgan import blobs
 
 

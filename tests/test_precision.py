@@ -166,7 +166,7 @@ def test_a_bf16_model_saves_loads_and_scores_in_fp32(tmp_path):
 
 
 def test_the_run_header_says_when_bf16_is_emulated(monkeypatch):
-    from adcgan import experiment
+    from adcgan.evaluation import experiment
     cpu = torch.device("cpu")
     assert experiment._precision_note("fp32", cpu) == ""
     monkeypatch.setattr(experiment, "bf16_native", lambda device: True)

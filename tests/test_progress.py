@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import sys
 
-from adcgan.progress import PlainProgress, progress
+from adcgan.io.progress import PlainProgress, progress
 
 
 class FakeTerminal(io.StringIO):

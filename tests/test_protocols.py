@@ -1,4 +1,4 @@
-"""Tests of adcgan.protocols: exact counts on the real MNIST / Fashion-MNIST labels."""
+"""Tests of adcgan.evaluation.protocols: exact counts on the real MNIST / Fashion-MNIST labels."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from conftest import real_data
 from adcgan.data import DATASETS
 from adcgan.data.formats import idx_files
 from adcgan.data.readers import read_idx
-from adcgan.protocols import SCHEMES, TEST_SETS, make_split, normal_classes, subsample_stratified
+from adcgan.evaluation.protocols import SCHEMES, TEST_SETS, make_split, normal_classes, subsample_stratified
 
 MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

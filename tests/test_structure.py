@@ -152,7 +152,7 @@ def test_no_import_cycles() -> None:
 def test_defaults_come_from_one_place() -> None:
     from adcgan.cli.bench import bench_defaults
     from adcgan.cli.settings import run_defaults
-    from adcgan.protocols import paper_epochs
+    from adcgan.evaluation.protocols import paper_epochs
 
     assert run_defaults() == {"detector": "adcgan", "dataset": "fashion-mnist", "scheme": "one-vs-all", "cls": 1,
                               "seed": 0, "test_set": "standard", "preprocess": "paper"}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from numbers import Real
 from typing import Any
 
-from adcgan.calibration import COMBINE_MODES
+from adcgan.scoring.calibration import COMBINE_MODES
 from adcgan.training.precision import PRECISIONS
 
 
@@ -54,7 +54,7 @@ class DetectorConfig:
             computation; AD-CGAN only; refused elsewhere with one message.
         channels_last: Keep networks and image batches in channels-last memory format
             (faster convolutions on CPU: see ``bench/speed.py``); results are unchanged.
-        combine: How the total score is made from the components (:mod:`adcgan.calibration`):
+        combine: How the total score is made from the components (:mod:`adcgan.scoring.calibration`):
             ``raw`` (the detector's own formula, e.g. Eq. 4), ``standardized``, ``typicality``
             or ``mixed``, the last three calibrated on the normal validation split.
         components: Comma list of the components the calibrated combination uses; empty = all.

@@ -78,7 +78,7 @@ def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retr
     from tqdm.auto import tqdm
 
     from adcgan.bench.store import driver_token, git_commit
-    from adcgan.progress import interactive
+    from adcgan.io.progress import interactive
 
     token = driver_token()
     todo, n_done = _prepare(store, planned, retry_failed)

@@ -51,8 +51,8 @@ class Outcome:
 
 
 def default_runner() -> Runner:
-    """The real runner, :func:`adcgan.experiment.run_experiment`."""
-    from adcgan.experiment import run_experiment
+    """The real runner, :func:`adcgan.evaluation.experiment.run_experiment`."""
+    from adcgan.evaluation.experiment import run_experiment
 
     return run_experiment
 
@@ -61,7 +61,7 @@ def execute_task(task: Task, runner: Runner | None = None, progress: bool = Fals
                  threads: int | None = None) -> Outcome:
     """Run one task; any exception becomes a failed :class:`Outcome` carrying the traceback."""
     try:
-        from adcgan.experiment import RunSpec
+        from adcgan.evaluation.experiment import RunSpec
 
         if threads:
             import torch

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adcgan.protocols import paper_epochs
+from adcgan.evaluation.protocols import paper_epochs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from adcgan.experiment import RunSpec
+    from adcgan.evaluation.experiment import RunSpec
 
 BUDGET_KEYS = ("epochs", "warmup_epochs", "batch_size", "max_train_images", "max_test_images")
 EXECUTION_KEYS = ("device", "num_threads")
@@ -204,7 +204,7 @@ def _detector_config(grid: GridSpec, budget: dict[str, Any]) -> dict[str, Any]:
 def expand(grid: GridSpec) -> list[PlannedRun]:
     """All runs of the grid, in a stable order (detector, dataset, scheme, class, seed)."""
     from adcgan.data import get_spec
-    from adcgan.experiment import RunSpec
+    from adcgan.evaluation.experiment import RunSpec
 
     runs: list[PlannedRun] = []
     names_of = {get_spec(ds).name: class_names_of(get_spec(ds).name, grid.data_dir) for ds in grid.datasets}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adcgan.fileio import atomic_write_bytes
+from adcgan.io.files import atomic_write_bytes
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ match the spread of the ten per-class means, not a spread over seeds.
 ``marker`` keeps the paper's symbols: ``†`` (Table 1: "results reported from
 our implementations") and ``?`` (Table 3: "results reported from the
 original paper"). CatsVsDogs is listed under one-vs-all in the paper; here its
-scheme is ``cats-vs-dogs``, as in :mod:`adcgan.protocols`.
+scheme is ``cats-vs-dogs``, as in :mod:`adcgan.evaluation.protocols`.
 """
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ def _slug(*parts: Any) -> str:
 
 def _charts(out: Path, t3: list[dict[str, Any]]) -> list[str]:
     """One PNG per data set x scheme x budget; returns the file names."""
-    from adcgan.plots import plot_study_chart
+    from adcgan.evaluation.plots import plot_study_chart
 
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in t3:

@@ -170,7 +170,7 @@ def baseline_lines(rows: list[dict[str, Any]]) -> list[str]:
 def chart(path: Path, rows: list[dict[str, Any]]) -> None:
     """Grouped bars, one group per data set x scheme: ours (solid) beside the paper's (hatched) per method."""
     from adcgan.bench.paper_results import paper_value
-    from adcgan.plots import plot_grouped_bars
+    from adcgan.evaluation.plots import plot_grouped_bars
 
     cells = pick_cells(rows)
     groups = _groups(cells)

@@ -10,7 +10,7 @@ from typing import Any
 from adcgan.bench.executors import RayMissingError, Runner
 from adcgan.bench.grid import PRESETS, GridSpec, expand, get_budget
 from adcgan.cli.settings import merge_settings, run_defaults
-from adcgan.protocols import SCHEMES
+from adcgan.evaluation.protocols import SCHEMES
 
 GRID_DEFAULTS: dict[str, Any] = {
     "classes": "all", "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0,

@@ -12,7 +12,7 @@ from adcgan.cli.settings import parse_set, resolve_run_spec
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``adcgan train``."""
-    from adcgan.experiment import metrics_line, run_experiment
+    from adcgan.evaluation.experiment import metrics_line, run_experiment
 
     spec = resolve_run_spec(args)
     metrics = run_experiment(spec, Path(args.out), resume=args.resume, progress=not args.quiet)
@@ -23,7 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``adcgan evaluate``."""
-    from adcgan.experiment import evaluate_saved, metrics_line
+    from adcgan.evaluation.experiment import evaluate_saved, metrics_line
 
     spec = resolve_run_spec(args, training=False)
     metrics = evaluate_saved(args.model, spec, args.out, device=args.device, batch_size=args.batch_size,
@@ -70,7 +70,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_rescore(args: argparse.Namespace) -> int:
     """``adcgan rescore``: another combination of a run's (or a study's) stored components."""
-    from adcgan import rescore as R
+    from adcgan.evaluation import rescore as R
 
     modes, comps = args.combine or ["mixed"], args.components or ["all"]
     if args.run:

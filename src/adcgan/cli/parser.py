@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from adcgan import __version__
-from adcgan.protocols import SCHEMES
+from adcgan.evaluation.protocols import SCHEMES
 from adcgan.training.precision import PRECISIONS
 
 

@@ -73,7 +73,7 @@ def _expand(comps: dict[str, np.ndarray], entries: list[str], errors: dict[str, 
 
 def cmd_score(args: argparse.Namespace) -> int:
     """``adcgan score``: model + images -> CSV (id, score, components, anomaly flag, error)."""
-    from adcgan.report import write_scores_csv
+    from adcgan.evaluation.report import write_scores_csv
 
     out = None if args.csv == STDOUT else Path(args.csv)
     if out is not None and out.exists():
@@ -81,7 +81,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     det = _load_model(args.model, args.device)
     det.config.compile_scoring = bool(args.compile_scoring)
     if args.maps:
-        from adcgan.maps import has_reconstruction, no_maps_error
+        from adcgan.evaluation.maps import has_reconstruction, no_maps_error
 
         if not has_reconstruction(det):
             raise no_maps_error(det)
@@ -100,7 +100,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _write_maps(folder: Path, det: Any, images: np.ndarray, scored: list[str], batch_size: int | None) -> None:
-    from adcgan.maps import map_file_names, write_map_pngs
+    from adcgan.evaluation.maps import map_file_names, write_map_pngs
 
     names = map_file_names(scored)
     taken = [n for n in names if (folder / n).exists()]
@@ -119,7 +119,7 @@ def _summary(det: Any, full: dict[str, np.ndarray], entries: list[str], errors: 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``adcgan export``: the model's scoring graph as ONNX (uint8 NHWC images in, scores out)."""
-    from adcgan.onnx_export import export_onnx
+    from adcgan.scoring.onnx_export import export_onnx
 
     out = Path(args.out)
     if out.exists():

@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from adcgan.protocols import paper_epochs
+from adcgan.evaluation.protocols import paper_epochs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from adcgan.experiment import RunSpec
+    from adcgan.evaluation.experiment import RunSpec
 
 RUN_FLAGS = ("detector", "dataset", "scheme", "cls", "seed", "test_set", "data_dir", "preprocess",
              "max_test_images")
@@ -29,10 +29,10 @@ _USER_DIRS = {"train": "train_dir", "test_normal": "test_normal_dir", "test_anom
 def run_defaults() -> dict[str, Any]:
     """The defaults of ``detector``, ``dataset``, ``scheme``, ``cls``, ``seed``, ``test_set`` and ``preprocess``.
 
-    Read from :class:`~adcgan.experiment.RunSpec`, their one source (imported here, not at module
+    Read from :class:`~adcgan.evaluation.experiment.RunSpec`, their one source (imported here, not at module
     level, so that building the parser stays light).
     """
-    from adcgan.experiment import RunSpec
+    from adcgan.evaluation.experiment import RunSpec
 
     return {f.name: f.default for f in dataclasses.fields(RunSpec) if f.name in _DEFAULTED}
 
@@ -137,7 +137,7 @@ def resolve_run_spec(args: argparse.Namespace, training: bool = True) -> "RunSpe
     Returns:
         The run to do.
     """
-    from adcgan.experiment import RunSpec
+    from adcgan.evaluation.experiment import RunSpec
     from adcgan.registry import get_detector_class
 
     m = merge_settings(args, run_defaults())

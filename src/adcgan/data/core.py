@@ -78,7 +78,7 @@ def to_tensor(images: np.ndarray) -> "torch.Tensor":
     Raises:
         ValueError: if ``images`` is not a 4-d uint8 array (or has other than 1 or 3 channels).
     """
-    from adcgan.tensors import as_image_tensor, to_float  # the one conversion; torch imported on use
+    from adcgan.io.tensors import as_image_tensor, to_float  # the one conversion; torch imported on use
 
     arr = np.asarray(images)
     if arr.dtype != np.uint8 or arr.ndim != 4:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from adcgan.data.errors import DataError
 from adcgan.data.specs import DatasetSpec, Resource
-from adcgan.progress import progress
+from adcgan.io.progress import progress
 
 TIMEOUT_S = 30.0
 

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from adcgan.data.errors import DataError
 from adcgan.data.readers import IMAGE_EXTENSIONS, decode_image
-from adcgan.progress import progress
+from adcgan.io.progress import progress
 
 CHUNK = 256
 MAX_LISTED = 20

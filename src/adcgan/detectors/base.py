@@ -16,16 +16,16 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from adcgan.calibration import combine, fit_calibration, jsonable_calibration, parse_components
+from adcgan.scoring.calibration import combine, fit_calibration, jsonable_calibration, parse_components
 from adcgan.config import DetectorConfig
 from adcgan.detectors.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, detector_metadata, detector_state, \
     load_model, read_checkpoint, write_checkpoint
 from adcgan.detectors.sklearn_api import SklearnAPIMixin
-from adcgan.memory import reuse_freed_memory
+from adcgan.training.memory import reuse_freed_memory
 from adcgan.nets.layers import set_fast_layers
-from adcgan.progress import progress as progress_bar
+from adcgan.io.progress import progress as progress_bar
 from adcgan.scoring import InferenceScorer, select_scorer
-from adcgan.tensors import as_image_tensor, to_float
+from adcgan.io.tensors import as_image_tensor, to_float
 from adcgan.training.loop import fit_loop
 from adcgan.training.runtime import resolve_device, seed_everything
 from adcgan.training.split import holdout_split
@@ -269,12 +269,12 @@ class BaseDetector(SklearnAPIMixin):
         return self.score_components(X, batch_size, progress)["score"]
 
     def anomaly_maps(self, X: Any, batch_size: int | None = None) -> np.ndarray:
-        """Per-pixel residual |x - G(E(x))| averaged over channels: float32 (N, H, W) (:mod:`adcgan.maps`).
+        """Per-pixel residual |x - G(E(x))| averaged over channels: float32 (N, H, W) (:mod:`adcgan.evaluation.maps`).
 
         Raises:
             NotImplementedError: if the detector has no reconstruction (:meth:`reconstruct` is ``None``).
         """
-        from adcgan.maps import anomaly_maps
+        from adcgan.evaluation.maps import anomaly_maps
 
         return anomaly_maps(self, X, batch_size)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from adcgan.fileio import atomic_torch_save, atomic_write_json
+from adcgan.io.files import atomic_torch_save, atomic_write_json
 from adcgan.training.runtime import versions
 
 if TYPE_CHECKING:  # pragma: no cover

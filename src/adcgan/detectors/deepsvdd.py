@@ -20,7 +20,7 @@ from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.helpers import optimizer_options
 from adcgan.nets.baseline_svdd import Center, SVDDDecoder, SVDDNet, gcn_l1
 from adcgan.registry import register_detector
-from adcgan.tensors import to_float
+from adcgan.io.tensors import to_float
 from adcgan.training.optim import Adam
 
 

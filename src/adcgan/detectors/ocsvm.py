@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from adcgan.config import DetectorConfig, config_field
 from adcgan.detectors.base import BaseDetector
 from adcgan.registry import register_detector
-from adcgan.tensors import to_float
+from adcgan.io.tensors import to_float
 
 STATE_KEYS = ("mean", "scale", "support_vectors", "dual_coef", "intercept", "gamma")
 

@@ -21,7 +21,7 @@ rebuilt whenever a weight changes, in which
 
 All of these are exact rewrites; outputs differ from the training modules only by
 floating-point summation order (~1e-6, tested). The memory setting of a scoring pass is
-:func:`adcgan.memory.reuse_freed_memory`.
+:func:`adcgan.training.memory.reuse_freed_memory`.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ module owns epochs, batching, seeding, progress bars, JSONL history,
 per-epoch atomic checkpoints, resume and the NaN/inf guard; it calls the step through
 :func:`adcgan.training.graphs.step_runner` (eager, or CUDA graphs). On the CPU fast path
 (``fast_training``) the epochs run with freed buffers kept for reuse
-(:func:`adcgan.memory.reuse_freed_memory`); with ``precision="bf16"`` under bf16 autocast
+(:func:`adcgan.training.memory.reuse_freed_memory`); with ``precision="bf16"`` under bf16 autocast
 (:mod:`adcgan.training.precision`).
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 import torch
-from adcgan.fileio import atomic_torch_save
-from adcgan.memory import reuse_freed_memory
-from adcgan.progress import progress as progress_bar, progress_write
+from adcgan.io.files import atomic_torch_save
+from adcgan.training.memory import reuse_freed_memory
+from adcgan.io.progress import progress as progress_bar, progress_write
 from adcgan.training.graphs import Losses, StepFn, step_runner
 from adcgan.training.precision import check_precision, step_autocast
-from adcgan.tensors import to_float
+from adcgan.io.tensors import to_float
 
 if TYPE_CHECKING:
     from adcgan.training.protocol import Trainable

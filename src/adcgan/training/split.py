@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from adcgan.config import DetectorConfig
-from adcgan.tensors import as_image_tensor
+from adcgan.io.tensors import as_image_tensor
 
 MIN_IMAGES_TO_HOLD_OUT = 20
 """Below this many training images nothing is held out for validation."""

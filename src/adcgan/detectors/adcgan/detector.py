@@ -28,7 +28,7 @@ from adcgan.detectors.adcgan.precise_bn import recalibrate_batchnorm
 from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.helpers import optimizer_options
 from adcgan.registry import register_detector
-from adcgan.tensors import to_float
+from adcgan.io.tensors import to_float
 from adcgan.training.optim import Adam, AdamW
 
 @register_detector

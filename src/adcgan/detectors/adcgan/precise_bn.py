@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from adcgan import torch_compat
-from adcgan.tensors import to_float
+from adcgan.io.tensors import to_float
 
 
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor, forward: Callable[[torch.Tensor], None],

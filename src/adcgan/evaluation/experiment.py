@@ -18,11 +18,11 @@ from adcgan.data import Dataset, load_dataset, load_user_data, resolve_class
 from adcgan.data.folders import MAX_LISTED
 from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.checkpoint import MODEL_SUBDIR, model_folder
-from adcgan.fileio import atomic_write_json
-from adcgan.protocols import ProtocolSplit, make_split, subsample_stratified
+from adcgan.io.files import atomic_write_json
+from adcgan.evaluation.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
-from adcgan.report import write_report
-from adcgan.tensors import as_image_tensor
+from adcgan.evaluation.report import write_report
+from adcgan.io.tensors import as_image_tensor
 from adcgan.training.graphs import check_graphs
 from adcgan.training.precision import bf16_native, check_precision
 from adcgan.training.runtime import cpu_model, resolve_device, versions

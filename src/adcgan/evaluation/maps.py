@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
-from adcgan.tensors import as_image_tensor, to_float
+from adcgan.io.tensors import as_image_tensor, to_float
 
 if TYPE_CHECKING:
     from adcgan.detectors.base import BaseDetector

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import torch
 
-from adcgan import maps, plots
-from adcgan.fileio import atomic_write_json
-from adcgan.metrics import compute_metrics
-from adcgan.tensors import to_float
+from adcgan.evaluation import maps, plots
+from adcgan.io.files import atomic_write_json
+from adcgan.evaluation.metrics import compute_metrics
+from adcgan.io.tensors import to_float
 
 if TYPE_CHECKING:
     from adcgan.detectors.base import BaseDetector

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from adcgan.calibration import combine, fit_calibration, parse_components
+from adcgan.scoring.calibration import combine, fit_calibration, parse_components
 from adcgan.config import stored_threshold_quantile
-from adcgan.metrics import compute_metrics, safe_auroc
+from adcgan.evaluation.metrics import compute_metrics, safe_auroc
 
 
 class RescoreError(ValueError):
@@ -114,9 +114,9 @@ def combined_score(run: StoredRun, mode: str, components: str | list[str] | None
 def rescore_run(path: str | Path, out: str | Path, mode: str, components: str | None = None,
                 robust: bool = True) -> dict[str, Any]:
     """Write ``metrics.json``, ``scores.csv``, ``roc.png`` and ``score_hist.png`` for a new combination."""
-    from adcgan import plots
-    from adcgan.report import _jsonable, write_scores_csv
-    from adcgan.fileio import atomic_write_json
+    from adcgan.evaluation import plots
+    from adcgan.evaluation.report import _jsonable, write_scores_csv
+    from adcgan.io.files import atomic_write_json
 
     run, out = load_run(path), Path(out)
     if out.exists() and any(out.iterdir()):

@@ -23,6 +23,7 @@ from adcgan import ADCGAN, load_detector
 from adcgan.config import DetectorConfig, stored_threshold_quantile
 from adcgan.detectors.base import BaseDetector
 from adcgan.registry import create_detector, list_detectors
+from test_adcgan import blobs
 
 DETECTORS = tuple(list_detectors())
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "sklearn_example.py"
@@ -34,19 +35,7 @@ TINY = {  # as in tests/test_baselines.py (warm-up off): a fit takes well under 
     "adcgan": {"batch_size": 32, "lfl_draws": 2, "bn_recalibration_batches": 2},
 }
 CONTAMINATION = 0.1
-
-
-def random_images(n: int, seed: int) -> np.ndarray:
-    """uint8 (n, 28, 28, 1): a bright random rectangle on a dim noisy background."""
-    rng = np.random.default_rng(seed)
-    x = (rng.random((n, 28, 28, 1)) * 40).astype(np.uint8)
-    for i in range(n):
-        r, c = rng.integers(0, 14, size=2)
-        x[i, r:r + 9, c:c + 7] = 200
-    return x
-
-
-X_TRAIN, X_VAL, X_TEST = random_images(64, 0), random_images(20, 1), random_images(16, 2)
+X_TRAIN, X_VAL, X_TEST = blobs(64, 0), blobs(20, 1), blobs(16, 2)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -249,7 +238,7 @@ def test_legacy_threshold_quantile_in_stored_configs():
 # ---- scikit-learn Pipeline: the documented example -------------------------------------------------
 def test_docs_sklearn_example_runs_in_a_pipeline(monkeypatch):
     """Runs docs/sklearn_example.py on 140 random flat rows (120 train / 20 test) and 1 epoch."""
-    rows = random_images(140, 7).reshape(140, 784).astype(np.float64)
+    rows = blobs(140, 7).reshape(140, 784).astype(np.float64)
     y = np.array(["1"] * 100 + ["7"] * 20 + ["1"] * 20, dtype=object)
 
     def fake_fetch_openml(name: str, **kw: object) -> tuple[np.ndarray, np.ndarray]:

@@ -62,6 +62,55 @@ def test_plus_train_step_updates_the_rotation_head():
     assert not torch.equal(rot_before, det.nets["D"].rot.weight)
 
 
+class _ConstantRotationCritic(torch.nn.Module):
+    """A critic stub whose rotation logits are a fixed vector for every input."""
+
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.rot = torch.nn.Linear(1, 4)
+        with torch.no_grad():
+            self.rot.weight.zero_()
+            self.rot.bias.copy_(torch.tensor(logits))
+
+    def forward(self, x):
+        return type("Out", (), {"glob": torch.zeros(len(x), 1)})()
+
+
+def test_rotation_views_and_loss_by_hand():
+    x = torch.arange(8.0).view(2, 1, 2, 2)
+    views, labels = P.rotation_views(x, "all")
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and torch.equal(views[3], P.rotate(x, 1)[1])
+    one, k = P.rotation_views(x, "one")
+    assert len(one) == 2 and all(torch.equal(one[i], P.rotate(x[i:i + 1], int(k[i]))[0]) for i in range(2))
+    # logits (ln 4, 0, 0, 0) -> p = (4/7, 1/7, 1/7, 1/7); all four rotations equally often:
+    # mean of -ln p(r) = (ln 7 - ln 4 + 3 ln 7) / 4 = ln 7 - ln(4) / 4
+    critic = _ConstantRotationCritic([math.log(4.0), 0.0, 0.0, 0.0])
+    assert P.rotation_loss(critic, x, "all").item() == pytest.approx(math.log(7) - math.log(4) / 4, rel=1e-5)
+
+
+def test_rotated_negatives_are_turned_and_take_the_fake_role(monkeypatch):
+    x = torch.rand(16, 1, 5, 5)
+    neg = P.rotated_negatives(x)
+    for i in range(16):  # every negative is its image turned by 90, 180 or 270 degrees, never the image itself
+        turned = [k for k in range(1, 4) if torch.equal(neg[i], P.rotate(x[i:i + 1], k)[0])]
+        assert len(turned) == 1
+    from adcgan.detectors.adcgan import detector as D
+
+    calls = []
+    real_loss = D.L.relativistic_d_loss
+    monkeypatch.setattr(D.L, "relativistic_d_loss", lambda r, f: calls.append((r, f)) or real_loss(r, f))
+    det = ADCGAN(variant="plus", batch_size=8, epochs=1, warmup_epochs=0, critic_steps=1, rotated_negatives=0.5,
+                 rotation_views="all")
+    det.build((28, 28, 1))
+    det.set_train(True)
+    losses = det.train_step(torch.rand(8, 1, 28, 28), epoch=0)
+    assert all(np.isfinite(v) for v in losses.values())
+    # the critic step: (real, G(z)), then (real, rotated real): the same real logits, rotations as fakes
+    assert len(calls) >= 2 and calls[1][0] is calls[0][0] and calls[1][1] is not calls[0][1]
+    with pytest.raises(ValueError, match="rotation_views"):
+        ADCGANConfig(variant="plus", rotation_views="some").validate()
+
+
 @pytest.fixture(scope="module")
 def plus_fitted():
     det = ADCGAN(variant="plus", epochs=1, warmup_epochs=1, batch_size=8, seed=0, flip_average=True)

@@ -94,7 +94,7 @@ def test_mnist_counts(mnist, scheme, cls, test_set, expected):
 def test_all_mnist_protocols_match_hand_counts(mnist):
     for scheme in ("one-vs-all", "all-vs-one"):
         for c in range(10):
-            for test_set in TEST_SETS:
+            for test_set in ("standard", "paper"):
                 assert counts(make_split(*mnist, scheme, c, test_set)) == mnist_expected(scheme, c, test_set)
 
 
@@ -125,7 +125,7 @@ def test_descriptions_and_errors():
     assert split.description == "one-vs-all: normal = 1 (Trouser); test set = standard"
     assert "anomalous = 1" in make_split(np.arange(10), np.arange(10), "all-vs-one", 1).description
     assert normal_classes("all-vs-one", 0, 3) == (1, 2) and normal_classes("one-vs-all", 2, 3) == (2,)
-    assert SCHEMES == ("one-vs-all", "all-vs-one", "cats-vs-dogs") and TEST_SETS == ("standard", "paper")
+    assert SCHEMES == ("one-vs-all", "all-vs-one", "cats-vs-dogs") and TEST_SETS == ("standard", "paper", "holdout")
     for kwargs, msg in (({"scheme": "some-vs-all"}, "unknown scheme"), ({"cls": 10}, "out of range"),
                         ({"cls": -1}, "out of range"), ({"test_set": "full"}, "unknown test set")):
         args = {"scheme": "one-vs-all", "cls": 1, **kwargs}
@@ -155,3 +155,54 @@ def test_subsample_stratified_ratios_and_minimum():
     assert split.y_test[sub].sum() == 18  # 9:1 anomaly ratio kept
     with pytest.raises(ValueError):
         subsample_stratified(y, -1, seed=0)
+
+
+# ---- the holdout test set (development protocol: the test split is never read) -------------------
+def test_holdout_split_counts_by_hand():
+    train = np.repeat(np.arange(3), 50)  # 3 classes x 50 training images
+    ova = make_split(train, None, "one-vs-all", 1, "holdout", seed=0)
+    # 50 normal: round(0.2 * 50) = 10 held out; of the 40 left, round(4.0) = 4 validation, 36 train;
+    # anomalies: 10 * 2 / 1 = 20, stratified: 10 of class 0 and 10 of class 2, all from the train split
+    assert counts(ova) == (36, 4, 30, 10, 20) and len(ova.test_idx) == 0
+    held, anomalies = ova.test_from_train_idx[:10], ova.test_from_train_idx[10:]
+    assert (train[held] == 1).all() and np.bincount(train[anomalies]).tolist() == [10, 0, 10]
+    parts = (ova.train_idx, ova.val_idx, held)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(50, 100))  # disjoint, and every normal image
+    avo = make_split(train, np.arange(7), "all-vs-one", 2, "holdout", seed=0)  # test labels are ignored
+    # 100 normal (classes 0, 1): 20 held out, 80 left -> 8 validation, 72 train; 20 * 1 / 2 = 10 anomalies
+    assert counts(avo) == (72, 8, 30, 20, 10) and (train[avo.test_from_train_idx[20:]] == 2).all()
+    assert "test split not read" in avo.description
+
+
+def test_holdout_split_is_seeded():
+    train = np.repeat(np.arange(4), 40)
+    a, b, c = (make_split(train, None, "one-vs-all", 3, "holdout", seed=s) for s in (5, 5, 6))
+    assert np.array_equal(a.test_from_train_idx, b.test_from_train_idx) and np.array_equal(a.train_idx, b.train_idx)
+    assert not np.array_equal(a.test_from_train_idx, c.test_from_train_idx)
+
+
+class _NoTestSplit:
+    """A data set whose test split raises on access (every other attribute is the real one's)."""
+
+    def __init__(self, ds):
+        self._ds = ds
+
+    def __getattr__(self, name):
+        if name == "test":
+            raise AssertionError("the development protocol read the test split")
+        return getattr(self._ds, name)
+
+
+@pytest.mark.slow
+def test_holdout_run_never_reads_the_test_split(tmp_path, monkeypatch):
+    from adcgan.evaluation import experiment
+
+    real = experiment.load_data
+    monkeypatch.setattr(experiment, "load_data", lambda spec: _NoTestSplit(real(spec)))
+    spec = experiment.RunSpec(detector="ocsvm", dataset="fashion-mnist", cls="Trouser", test_set="holdout",
+                              max_test_images=1000, data_dir=str(real_data("fashion-mnist")),
+                              detector_config={"max_train_images": 1000})
+    m = experiment.run_experiment(spec, tmp_path / "run", progress=False)
+    # 6,000 Trouser training images: 1,200 held out, 10,800 other-class training images -> a 1,000 subset
+    assert m["n_test"] == 1000 and m["n_normal"] == 100 and m["budget"]["test_images_full"] == 12000
+    assert m["roc_auc"] > 0.9  # OC-SVM on Trouser: 0.97-0.99 on the test split (tests/test_baselines.py)

@@ -105,7 +105,8 @@ def test_paper_layout_cells_claim_and_page_block(tmp_path: Path) -> None:
     assert "| Fashion-MNIST | ours | 64.5 | 66.5 | 84.5 | 94.5 |" in md
     assert "|  | paper | 78.1† | 69.0† | 93.9 | – |" in md  # Table 1 of the paper, as printed
     # the claim: 84.5 - 66.5 = +18.0 and 94.5 - 66.5 = +28.0 over the best baseline; the paper's 93.9 - 78.1
-    assert "AD-CGAN: 84.5 vs the best of 2 GAN baseline(s), aegan 66.5: lead +18.0 points; the paper: +15.8" in md
+    assert ("AD-CGAN: 84.5 vs the best of 2 GAN baseline(s), aegan 66.5: lead +18.0 points; the paper: +15.8 — "
+            "a lead of ≥ 15 points: the claim holds.") in md
     assert "adcgan+: 94.5 vs the best of 2 GAN baseline(s), aegan 66.5: lead +28.0 points" in md
     assert "holds in 2 of 2" in md
     assert "- alad on Fashion-MNIST, one-vs-all: 64.5 against the paper's 78.1: 13.6 points lower." in md
@@ -149,3 +150,17 @@ def test_results_page_shows_the_committed_study_as_rendered() -> None:
         lines = layout.page_blocks(rows, t3, report, page)[name]
         assert read_block(page.read_text(encoding="utf-8"), name) == "\n".join(lines) + "\n", page
     assert (REPO / "docs" / "results" / "table1_dev_report" / "table1_chart.png").is_file()
+
+
+def test_claim_verdicts_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adcgan.bench import table1
+
+    cells = [{"lead": lead, "paper_lead": None, "complete": True, "data_set": "MNIST", "scheme": "one-vs-all",
+              "variant": "adcgan", "ours": 80.0, "baselines": 3, "best_baseline": "alad", "best_mean": 80.0 - lead}
+             for lead in (15.0, 5.0, -3.0)]
+    monkeypatch.setattr(table1, "claim_rows", lambda rows: cells)
+    lines = table1.claim_lines([])
+    assert "holds in 1 of 3" in lines[0]
+    assert lines[2].endswith("alad 65.0: lead +15.0 points — a lead of ≥ 15 points: the claim holds.")
+    assert lines[3].endswith("alad 75.0: lead +5.0 points — ahead by less than 15 points: the claim does not hold.")
+    assert lines[4].endswith("alad 83.0: lead -3.0 points — behind: the claim does not hold.")

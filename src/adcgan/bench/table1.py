@@ -142,13 +142,15 @@ def claim_lines(rows: list[dict[str, Any]]) -> list[str]:
         return ["No data set has both an AD-CGAN row and a GAN-baseline row yet."]
     lines = []
     for r in claims:
-        verdict = "holds" if r["lead"] >= CLAIM_MARGIN else ("ahead, by less" if r["lead"] > 0 else "does not hold")
+        m = f"{CLAIM_MARGIN:.0f}"
+        verdict = (f"a lead of ≥ {m} points: the claim holds" if r["lead"] >= CLAIM_MARGIN else
+                   f"ahead by less than {m} points: the claim does not hold" if r["lead"] > 0 else
+                   "behind: the claim does not hold")
         paper = "" if r["paper_lead"] is None else f"; the paper: {r['paper_lead']:+.1f}"
         partial = "" if r["complete"] else " (partial: not every class has run yet)"
         lines.append(f"- {r['data_set']}, {r['scheme']}, {'AD-CGAN' if r['variant'] == 'adcgan' else 'adcgan+'}: "
                      f"{r['ours']:.1f} vs the best of {r['baselines']} GAN baseline(s), {r['best_baseline']} "
-                     f"{r['best_mean']:.1f}: lead {r['lead']:+.1f} points{paper} — ≥ {CLAIM_MARGIN:.0f} points "
-                     f"{verdict}{partial}.")
+                     f"{r['best_mean']:.1f}: lead {r['lead']:+.1f} points{paper} — {verdict}{partial}.")
     n_hold = sum(r["lead"] >= CLAIM_MARGIN for r in claims)
     return [f"The claimed lead (≥ {CLAIM_MARGIN:.0f} points over ALAD, ADGAN and AE-GAN) holds in {n_hold} of "
             f"{len(claims)} data set × scheme × variant cells:", "", *lines]

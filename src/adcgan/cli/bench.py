@@ -10,7 +10,7 @@ from typing import Any
 from adcgan.bench.executors import RayMissingError, Runner
 from adcgan.bench.grid import PRESETS, GridSpec, expand, get_budget
 from adcgan.cli.settings import merge_settings, run_defaults
-from adcgan.evaluation.protocols import SCHEMES
+from adcgan.evaluation.protocols import SCHEMES, TEST_SETS
 
 GRID_DEFAULTS: dict[str, Any] = {
     "classes": "all", "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0,
@@ -42,7 +42,7 @@ def _grid_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="training batch size (overrides the preset)")
     p.add_argument("--max-train-images", type=int, help="training image cap (overrides the preset)")
     p.add_argument("--max-test-images", type=int, help="stratified test subset size (overrides the preset)")
-    p.add_argument("--test-set", choices=("standard", "paper"), help="see adcgan train --help (default standard)")
+    p.add_argument("--test-set", choices=TEST_SETS, help="see adcgan train --help (default standard)")
     p.add_argument("--preprocess", choices=("paper", "none"), help="default paper")
     p.add_argument("--set", action="append", default=None, metavar="KEY=VALUE", help="detector setting, repeatable")
 

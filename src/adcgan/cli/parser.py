@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from adcgan import __version__
-from adcgan.evaluation.protocols import SCHEMES
+from adcgan.evaluation.protocols import SCHEMES, TEST_SETS
 from adcgan.training.precision import PRECISIONS
 
 
@@ -28,8 +28,9 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheme", choices=SCHEMES, help="protocol (default one-vs-all)")
     p.add_argument("--class", dest="cls", help="class index or name, e.g. 1 or Trouser (default 1)")
     p.add_argument("--seed", type=int, help="seeds split, init, z draws and scores (default 0)")
-    p.add_argument("--test-set", choices=("standard", "paper"), help="standard: test split only (default); "
-                   "paper: anomalies from train+test splits as the released code")
+    p.add_argument("--test-set", choices=TEST_SETS, help="standard: test split only (default); "
+                   "paper: anomalies from train+test splits as the released code; holdout: development "
+                   "protocol on held-out training images, the test split is not read")
     p.add_argument("--preprocess", choices=("paper", "none"), help="paper: pad+resize as the released code (default)")
     p.add_argument("--max-test-images", type=int, help="stratified seeded test subset (budget cut, recorded)")
     p.add_argument("--train-dir", help="dataset 'user': folder of normal training images")

@@ -94,15 +94,18 @@ def load_data(spec: RunSpec) -> Dataset:
 def protocol_split(spec: RunSpec, ds: Dataset, val_fraction: float) -> ProtocolSplit:
     """The seeded protocol split of ``spec`` on ``ds``."""
     scheme, cls = ("one-vs-all", 0) if spec.dataset == "user" else (spec.scheme, resolve_class(ds, spec.cls))
-    return make_split(ds.train.labels, ds.test.labels, scheme, cls, test_set=spec.test_set,
+    test_labels = None if spec.test_set == "holdout" else ds.test.labels  # holdout never reads the test split
+    return make_split(ds.train.labels, test_labels, scheme, cls, test_set=spec.test_set,
                       val_fraction=val_fraction, seed=spec.seed, n_classes=len(ds.class_names),
                       class_names=list(ds.class_names))
 
 
 def test_data(spec: RunSpec, ds: Dataset, split: ProtocolSplit) -> TestData:
     """Concatenate the test images (test split, then train-split anomalies) and apply ``max_test_images``."""
-    imgs = np.concatenate([ds.test.images[split.test_idx], ds.train.images[split.test_from_train_idx]])
-    ids = [ds.test.ids[i] for i in split.test_idx] + [ds.train.ids[i] for i in split.test_from_train_idx]
+    imgs, ids = ds.train.images[split.test_from_train_idx], [ds.train.ids[i] for i in split.test_from_train_idx]
+    if len(split.test_idx):  # the holdout test set has none: the test split is not touched
+        imgs = np.concatenate([ds.test.images[split.test_idx], imgs])
+        ids = [ds.test.ids[i] for i in split.test_idx] + ids
     y = split.y_test
     full = len(y)
     if spec.max_test_images is not None and spec.max_test_images < full:

@@ -12,6 +12,10 @@ Test sets:
     * ``paper`` (as the paper's released code): normal test images from the
       test split; anomalies from BOTH the test split and the train split (the
       train-split anomalies are never trained on: training uses normal classes).
+    * ``holdout`` (the development protocol): the test split is never read. A seeded
+      :data:`HOLDOUT_FRACTION` of the normal training images is held out of training; the
+      evaluation set is those images plus a seeded stratified sample of the other classes'
+      training images, as many per normal image as the balanced test split would hold.
 
 Validation: ``n_val = floor(n_normal_train * val_fraction + 0.5)`` (round half
 up) normal training images, chosen by ``np.random.default_rng(seed)``.
@@ -23,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 SCHEMES = ("one-vs-all", "all-vs-one", "cats-vs-dogs")
-TEST_SETS = ("standard", "paper")
+TEST_SETS = ("standard", "paper", "holdout")
+HOLDOUT_FRACTION = 0.2
+"""Share of the normal training images the ``holdout`` test set evaluates on (never trained on)."""
 PAPER_EPOCHS = {"all-vs-one": (35, 15)}
 """(epochs, warm-up) per scheme under the paper's Appendix A.3; every other scheme: :data:`PAPER_DEFAULT_EPOCHS`."""
 PAPER_DEFAULT_EPOCHS = (15, 5)
@@ -105,14 +111,14 @@ def _describe(scheme: str, cls: int, test_set: str,
     return f"{scheme}: {role} = {cls}{name}; test set = {test_set}"
 
 
-def make_split(train_labels: np.ndarray, test_labels: np.ndarray, scheme: str, cls: int,
+def make_split(train_labels: np.ndarray, test_labels: np.ndarray | None, scheme: str, cls: int,
                test_set: str = "standard", val_fraction: float = 0.1, seed: int = 0,
                n_classes: int | None = None, class_names: list[str] | None = None) -> ProtocolSplit:
     """Build the index sets of a protocol.
 
     Args:
         train_labels: Class labels of the train split.
-        test_labels: Class labels of the test split.
+        test_labels: Class labels of the test split (not used by ``holdout``: may be ``None``).
         scheme: One of :data:`SCHEMES`.
         cls: The selected class (normal for one-vs-all / cats-vs-dogs,
             anomalous for all-vs-one).
@@ -128,19 +134,44 @@ def make_split(train_labels: np.ndarray, test_labels: np.ndarray, scheme: str, c
     """
     if test_set not in TEST_SETS:
         raise ValueError(f"unknown test set {test_set!r}; choose one of {', '.join(TEST_SETS)}")
-    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    train_labels = np.asarray(train_labels)
+    test_labels = np.asarray(test_labels if test_set != "holdout" else [], dtype=np.int64)
     if n_classes is None:
         n_classes = int(max(train_labels.max(initial=-1), test_labels.max(initial=-1))) + 1
     normal = normal_classes(scheme, cls, n_classes)
     train_normal = np.isin(train_labels, normal)
+    describe = _describe(scheme, int(cls), test_set, class_names)
+    if test_set == "holdout":
+        return _holdout_split(train_labels, train_normal, normal, n_classes, val_fraction, seed, describe)
     train_idx, val_idx = _split_validation(np.flatnonzero(train_normal), val_fraction, seed)
     test_idx = np.arange(len(test_labels))
     from_train = np.flatnonzero(~train_normal) if test_set == "paper" else np.empty(0, np.int64)
     y_test = np.concatenate([(~np.isin(test_labels, normal)).astype(np.int64),
                              np.ones(len(from_train), np.int64)])
     return ProtocolSplit(train_idx.astype(np.int64), val_idx.astype(np.int64), test_idx.astype(np.int64),
-                         from_train.astype(np.int64), y_test, normal,
-                         _describe(scheme, int(cls), test_set, class_names))
+                         from_train.astype(np.int64), y_test, normal, describe)
+
+
+def _holdout_split(train_labels: np.ndarray, train_normal: np.ndarray, normal: tuple[int, ...], n_classes: int,
+                   val_fraction: float, seed: int, description: str) -> ProtocolSplit:
+    """The ``holdout`` test set: every index points into the TRAIN split; ``test_idx`` is empty.
+
+    ``round(HOLDOUT_FRACTION * n_normal)`` seeded normal images are held out (the rest is split into
+    train and validation as usual); ``round(n_held * n_anomalous_classes / n_normal_classes)`` anomalies
+    are drawn, stratified by class, from the other classes' training images.
+    """
+    normal_idx = np.flatnonzero(train_normal)
+    n_held = int(np.floor(len(normal_idx) * HOLDOUT_FRACTION + 0.5))
+    perm = np.random.default_rng([seed, 1]).permutation(len(normal_idx))  # a draw of its own, not the val split's
+    held, rest = np.sort(normal_idx[perm[:n_held]]), np.sort(normal_idx[perm[n_held:]])
+    train_idx, val_idx = _split_validation(rest, val_fraction, seed)
+    pool = np.flatnonzero(~train_normal)
+    n_anom = int(np.floor(n_held * (n_classes - len(normal)) / len(normal) + 0.5))
+    anomalies = pool[subsample_stratified(train_labels[pool], min(n_anom, len(pool)), seed)]
+    y_test = np.concatenate([np.zeros(len(held), np.int64), np.ones(len(anomalies), np.int64)])
+    return ProtocolSplit(train_idx.astype(np.int64), val_idx.astype(np.int64), np.empty(0, np.int64),
+                         np.concatenate([held, anomalies]).astype(np.int64), y_test, normal,
+                         description + "; evaluated on held-out training images (test split not read)")
 
 
 def _allocate(counts: np.ndarray, n: int) -> np.ndarray:

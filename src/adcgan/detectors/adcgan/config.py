@@ -43,6 +43,8 @@ class ADCGANConfig(DetectorConfig):
     knn_k: int | None = None            # k of the KNN component (critic global features); 0 = off
     knn_bank_size: int = 10000          # normal training images in the KNN bank (seeded subset)
     rotation_weight: float | None = None  # weight of the critic's rotation loss; 0 = no head, no ROT
+    rotation_views: str = "one"         # rotations per real image in that loss: "one" (random) / "all" four
+    rotated_negatives: float = 0.0      # weight of rotated real images as fakes in the critic's loss; 0 = off
     flip_average: bool | str = False    # average scores over x and its mirror; "auto" = as the data set allows
     bn_scoring_inputs: bool | None = None  # precise BN over the scoring passes only (no G(z))
     bn_recalibration_batches: int = 100   # precise-BN pass after training (0 = off, as released)
@@ -65,8 +67,10 @@ class ADCGANConfig(DetectorConfig):
             raise ValueError("dz_pairs must be 'data' or 'cycle' and lfl_form 'paper' or 'cycle'")
         if self.flip_average not in (True, False, "auto"):
             raise ValueError(f"flip_average must be true, false or 'auto', got {self.flip_average!r}")
-        if self.knn_k < 0 or self.knn_bank_size < 1 or self.rotation_weight < 0:
-            raise ValueError("knn_k and rotation_weight must be >= 0, knn_bank_size >= 1")
+        if self.knn_k < 0 or self.knn_bank_size < 1 or self.rotation_weight < 0 or self.rotated_negatives < 0:
+            raise ValueError("knn_k, rotation_weight and rotated_negatives must be >= 0, knn_bank_size >= 1")
+        if self.rotation_views not in ("one", "all"):
+            raise ValueError(f"rotation_views must be 'one' or 'all', got {self.rotation_views!r}")
         if self.official and (self.dz_pairs == "cycle" or self.lfl_form == "cycle"):
             raise ValueError("variant=official uses the released per-code Dz: dz_pairs/lfl_form 'cycle' need a pair Dz")
 

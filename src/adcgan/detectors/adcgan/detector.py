@@ -107,7 +107,10 @@ class ADCGAN(BaseDetector):
                 loss = L.critic_loss(real_out.logits, fake_out.logits, real_out.local, real_out.glob, c.beta,
                                      self._mask)
                 if c.rotation_weight > 0:  # adcgan+: rotation prediction on real images
-                    loss = loss + c.rotation_weight * P.rotation_loss(D, x)
+                    loss = loss + c.rotation_weight * P.rotation_loss(D, x, c.rotation_views)
+                if c.rotated_negatives > 0:  # rotated real images in the fake role
+                    rot = D(P.rotated_negatives(x)).logits
+                    loss = loss + c.rotated_negatives * L.relativistic_d_loss(real_out.logits, rot)
             loss.backward()
             opt.step()
         return loss.detach()

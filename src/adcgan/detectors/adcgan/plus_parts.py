@@ -22,16 +22,48 @@ def rotation_logits(critic: nn.Module, x: Tensor) -> Tensor:
     return critic.rot(critic(x).glob)
 
 
-def rotation_loss(critic: nn.Module, x: Tensor) -> Tensor:
-    """Cross-entropy of predicting a random rotation of each real image (one rotation per image).
+ROTATION_VIEWS = ("one", "all")
+
+
+def rotation_views(x: Tensor, views: str = "one") -> tuple[Tensor, Tensor]:
+    """Rotated copies of real images ``x`` (N, C, H, W) and their rotation labels.
+
+    Args:
+        x: Real images.
+        views: ``"one"``: one random rotation per image (N views); ``"all"``: every image in all
+            four rotations, rotation-major (4N views, labels ``[0]*N + [1]*N + [2]*N + [3]*N``).
+
+    Returns:
+        ``(views, labels)``: (M, C, H, W) and (M,) int64.
+    """
+    if views == "all":
+        return (torch.cat([rotate(x, r) for r in range(N_ROTATIONS)]),
+                torch.arange(N_ROTATIONS, device=x.device).repeat_interleave(len(x)))
+    k = torch.randint(0, N_ROTATIONS, (len(x),), device=x.device)
+    return torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)], k
+
+
+def rotation_loss(critic: nn.Module, x: Tensor, views: str = "one") -> Tensor:
+    """Cross-entropy of the critic's rotation head on rotated real images (see :func:`rotation_views`).
 
     Args:
         critic: A critic with a rotation head.
         x: Real images (N, C, H, W).
+        views: ``"one"`` random rotation per image, or ``"all"`` four.
     """
-    k = torch.randint(0, N_ROTATIONS, (len(x),), device=x.device)
-    xr = torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)]
+    xr, k = rotation_views(x, views)
     return F.cross_entropy(rotation_logits(critic, xr), k)
+
+
+def rotated_negatives(x: Tensor) -> Tensor:
+    """Each real image of ``x`` (N, C, H, W) turned by a random 90, 180 or 270 degrees (N, C, H, W).
+
+    A shifted instance of a normal image is not normal (CSI's shifted instances; Sohn et al. 2021's
+    distribution augmentation): with ``rotated_negatives > 0`` they take the fake role in the critic's
+    relativistic loss (Eq. 6's L_advD), each paired with the image it was turned from.
+    """
+    k = torch.randint(1, N_ROTATIONS, (len(x),), device=x.device)
+    return torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)]
 
 
 def rotation_nll_from_logits(logits: list[Tensor]) -> Tensor:

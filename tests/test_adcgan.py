@@ -131,6 +131,23 @@ def test_resume_equals_uninterrupted_training(tmp_path):
     assert [json.loads(r)["epoch"] for r in lines] == [1, 2]
 
 
+def test_resume_from_a_checkpoint_written_before_a_setting_existed(tmp_path):
+    x = blobs(32)
+    ADCGAN(epochs=1, warmup_epochs=0, batch_size=8, val_fraction=0.0).fit(x, run_dir=tmp_path, progress=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    cfg = json.loads(state["config"])
+    del cfg["rotated_negatives"]  # as written by a version without that setting
+    state["config"] = json.dumps({**cfg, "epochs": 2})
+    torch.save(state, tmp_path / "checkpoint.pt")
+    resumed = ADCGAN(epochs=2, warmup_epochs=0, batch_size=8, val_fraction=0.0)
+    resumed.fit(x, run_dir=tmp_path, resume=True, progress=False)  # the default (0.0) matches the missing key
+    assert resumed.train_info["epochs_done"] == 2
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"settings differ \(rotated_negatives\)"):
+        ADCGAN(epochs=2, warmup_epochs=0, batch_size=8, val_fraction=0.0, rotated_negatives=0.5).fit(
+            x, run_dir=tmp_path, resume=True, progress=False)
+
+
 def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path, monkeypatch):
     det = ADCGAN(epochs=2, warmup_epochs=0, batch_size=8, val_fraction=0.0)
     real_step = ADCGAN.train_step_async

@@ -11,6 +11,7 @@ per-epoch atomic checkpoints, resume and the NaN/inf guard; it calls the step th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -59,7 +60,10 @@ def _load_checkpoint(det: "Trainable", run_dir: Path, gen: torch.Generator) -> i
     state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     saved = json.loads(state["config"])
     mine = det.config.to_dict()
-    diff = sorted(k for k in mine if k not in ("device", "epochs", "num_threads") and saved.get(k) != mine[k])
+    # a setting the checkpoint lacks was added after it was written: it matches at the setting's default
+    defaults = {f.name: f.default for f in dataclasses.fields(det.config)}
+    diff = sorted(k for k in mine if k not in ("device", "epochs", "num_threads")
+                  and saved.get(k, defaults.get(k)) != mine[k])
     if diff:
         raise ValueError(f"cannot resume from {run_dir / CHECKPOINT_NAME}: settings differ ({', '.join(diff)})")
     for k, net in det.nets.items():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from adcgan.config import DetectorConfig
 
 VARIANTS = ("paper", "official", "plus")
+ROTATION_VIEWS = ("one", "all")
 # Settings whose default depends on the variant: (paper and official, plus). None = variant default.
 VARIANT_DEFAULTS: dict[str, tuple[object, object]] = {
     "combine": ("raw", "mixed"), "lfl_draws": (8, 64), "dz_pairs": ("data", "cycle"),
@@ -69,7 +70,7 @@ class ADCGANConfig(DetectorConfig):
             raise ValueError(f"flip_average must be true, false or 'auto', got {self.flip_average!r}")
         if self.knn_k < 0 or self.knn_bank_size < 1 or self.rotation_weight < 0 or self.rotated_negatives < 0:
             raise ValueError("knn_k, rotation_weight and rotated_negatives must be >= 0, knn_bank_size >= 1")
-        if self.rotation_views not in ("one", "all"):
+        if self.rotation_views not in ROTATION_VIEWS:
             raise ValueError(f"rotation_views must be 'one' or 'all', got {self.rotation_views!r}")
         if self.official and (self.dz_pairs == "cycle" or self.lfl_form == "cycle"):
             raise ValueError("variant=official uses the released per-code Dz: dz_pairs/lfl_form 'cycle' need a pair Dz")

@@ -22,7 +22,9 @@ def rotation_logits(critic: nn.Module, x: Tensor) -> Tensor:
     return critic.rot(critic(x).glob)
 
 
-ROTATION_VIEWS = ("one", "all")
+def rotate_each(x: Tensor, k: Tensor) -> Tensor:
+    """Image ``i`` of ``x`` (N, C, H, W) rotated by ``k[i]`` * 90 degrees (N, C, H, W)."""
+    return torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)]
 
 
 def rotation_views(x: Tensor, views: str = "one") -> tuple[Tensor, Tensor]:
@@ -40,7 +42,7 @@ def rotation_views(x: Tensor, views: str = "one") -> tuple[Tensor, Tensor]:
         return (torch.cat([rotate(x, r) for r in range(N_ROTATIONS)]),
                 torch.arange(N_ROTATIONS, device=x.device).repeat_interleave(len(x)))
     k = torch.randint(0, N_ROTATIONS, (len(x),), device=x.device)
-    return torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)], k
+    return rotate_each(x, k), k
 
 
 def rotation_loss(critic: nn.Module, x: Tensor, views: str = "one") -> Tensor:
@@ -62,8 +64,7 @@ def rotated_negatives(x: Tensor) -> Tensor:
     distribution augmentation): with ``rotated_negatives > 0`` they take the fake role in the critic's
     relativistic loss (Eq. 6's L_advD), each paired with the image it was turned from.
     """
-    k = torch.randint(1, N_ROTATIONS, (len(x),), device=x.device)
-    return torch.stack([rotate(x, r) for r in range(N_ROTATIONS)])[k, torch.arange(len(x), device=x.device)]
+    return rotate_each(x, torch.randint(1, N_ROTATIONS, (len(x),), device=x.device))
 
 
 def rotation_nll_from_logits(logits: list[Tensor]) -> Tensor:

@@ -232,6 +232,23 @@ def test_cli_status_and_report_subcommands(tmp_path: Path, capsys: pytest.Captur
     assert run_bench_command(args) == 0 and (tmp_path / "r" / "results.md").is_file()
 
 
+def test_cli_status_names_a_running_runs_driver_and_an_earlier_error(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    store = Store(tmp_path / "s.db")
+    store.add_runs(expand(GridSpec(classes=[1, 2], budget=get_budget("smoke"))))
+    h_run, h_fail = [r["hash"] for r in store.rows()]
+    store.conn.execute("UPDATE runs SET status='running', pid=4242, host='box', started_at='2026-12-07T04:33:45.4', "
+                       "attempts=2, error='interrupted (driver process gone)' WHERE hash=?", (h_run,))
+    store.conn.execute("UPDATE runs SET status='failed', error='Traceback\nValueError: bad' WHERE hash=?", (h_fail,))
+    store.conn.commit()
+    store.close()
+    assert run_bench_command(build_parser().parse_args(["bench", "status", "--db", str(tmp_path / "s.db")])) == 0
+    out = capsys.readouterr().out
+    assert ("pid 4242 on box since 2026-12-07T04:33:45 (attempt 2; the earlier one: interrupted (driver process gone))"
+            in out)
+    assert "c2 s0: ValueError: bad" in out
+
+
 # ---- real runner, real executors ---------------------------------------------------------------
 def _real_grid_args(data: Path, db: Path) -> list[str]:
     return ["bench", "--datasets", "folder", "--data-dir", str(data), "--classes", "all", "--seeds", "0,1",

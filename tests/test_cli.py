@@ -164,3 +164,15 @@ def test_info_and_console_script(capsys):
     res = subprocess.run([sys.executable, "-m", "adcgan", "train", "--dataset", "nowhere", "--out", "/tmp/x-never"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "nowhere" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`adcgan bench status | head -1`: a closed pipe stops the command with 141 (as Unix tools), no traceback."""
+    code = ("import sys\nfrom adcgan.cli.commands import run_guarded\n"
+            "def handler(args):\n    for _ in range(200000):\n        print('x' * 60)\n    return 0\n"
+            "sys.exit(run_guarded(handler, None))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"x" * 60 + b"\n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 141 and err == b""

@@ -453,3 +453,12 @@ def test_real_cifar10_jpeg_layout():
     assert DATASETS["cifar10-jpeg"].display_name == "CIFAR-10 (JPEG q75 copy)"
     x, _ = load_image_files([layout["test"][0][1] / "0000.jpg"], (32, 32, 3), dataset="cifar10-jpeg")
     assert x.shape == (1, 32, 32, 3) and x[0, 0].max() == 0  # padded border
+
+
+def test_cifar10_catdog_stand_in_reads_cat_and_dog_upscaled_to_64():
+    """issue 24: the CatsVsDogs stand-in is the JPEG copy's cat (3) and dog (5) folders at 64x64, labelled as such."""
+    real_data("cifar10-jpeg")
+    ds = load_dataset("cifar10-catdog")
+    assert ds.class_names == ["cat", "dog"] and "stand-in for CatsVsDogs" in ds.display_name
+    assert ds.train.images.shape == (10000, 64, 64, 3) and ds.test.images.shape == (2000, 64, 64, 3)
+    assert np.bincount(ds.train.labels).tolist() == [5000, 5000] and np.bincount(ds.test.labels).tolist() == [1000, 1000]

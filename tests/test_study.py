@@ -35,8 +35,9 @@ def test_table1_study_plans_exactly_the_declared_cells(capsys: pytest.CaptureFix
     assert run_bench_command(args) == 0
     out = capsys.readouterr().out
     # 28x28 seed 0: 7 methods x 2 data sets x 2 schemes x 10 classes = 280; CIFAR-10 one-vs-all: 4 x 10,
-    # all-vs-one: 3 x 10; seeds 1 and 2 of paper and plus one-vs-all on the 28x28 sets: 2 x 2 x 10 x 2 = 80
-    assert "bench: 430 runs" in out and not (tmp_path / "t.db").exists()
+    # all-vs-one: 3 x 10; seeds 1 and 2 of paper and plus one-vs-all on the 28x28 sets: 2 x 2 x 10 x 2 = 80;
+    # the 2-point rule's seeds 1 and 2 (Fashion-MNIST one-vs-all OC-SVM and Deep SVDD): 2 x 10 x 2 = 40
+    assert "bench: 470 runs" in out and not (tmp_path / "t.db").exists()
     assert "dev+max_test_images=2000: 5 epochs + 1 warm-up, batch 32, train cap 2000, test cap 2000" in out
     runs = plan(["--config", str(STUDY)])
     cells = Counter((method(r), r.spec.dataset, r.spec.scheme, r.spec.seed) for r in runs)
@@ -54,6 +55,30 @@ def test_table1_study_plans_exactly_the_declared_cells(capsys: pytest.CaptureFix
     # every detector of a 28x28 cell scores the same 2,000-image test subset; CIFAR-10 scores the whole split
     assert {r.budget["max_test_images"] for r in runs if r.spec.dataset != "cifar10-jpeg"} == {2000}
     assert {r.budget["max_test_images"] for r in runs if r.spec.dataset == "cifar10-jpeg"} == {None}
+
+
+def test_plus_dev_study_plans_each_candidate_on_the_development_protocol_only(tmp_path: Path) -> None:
+    """issues 23/24: every run of studies/plus-dev.toml is adcgan+ on the holdout protocol (never the test
+    split); Fashion-MNIST: defaults + 5 single-setting candidates, CIFAR-10 (stage 1): defaults + 3; x 10."""
+    runs = plan(["--config", str(REPO / "studies" / "plus-dev.toml"), "--db", str(tmp_path / "p.db")])
+    assert len(runs) == 100 and {r.spec.test_set for r in runs} == {"holdout"}
+    assert {r.spec.detector_config["variant"] for r in runs} == {"plus"}
+    budget_keys = {"variant", "batch_size", "epochs", "warmup_epochs", "max_train_images"}
+    extra = Counter((r.spec.dataset, tuple(sorted(set(r.spec.detector_config) - budget_keys))) for r in runs)
+    assert extra == {("fashion-mnist", ()): 10, ("fashion-mnist", ("see_edges",)): 10,
+                     ("fashion-mnist", ("translation_weight",)): 10, ("fashion-mnist", ("rotation_views",)): 10,
+                     ("fashion-mnist", ("rotated_negatives",)): 10, ("fashion-mnist", ("critic_width",)): 10,
+                     ("cifar10-jpeg", ()): 10, ("cifar10-jpeg", ("translation_weight",)): 10,
+                     ("cifar10-jpeg", ("rotated_negatives",)): 10, ("cifar10-jpeg", ("critic_width",)): 10}
+    assert all(r.spec.dataset == "fashion-mnist" for r in runs[:60])     # stage 0 first
+    assert {(r.budget["max_train_images"], r.budget["max_test_images"]) for r in runs} == {(2000, 2000)}
+
+
+def test_catdog_stand_in_study_plans_paper_plus_and_ocsvm_on_both_classes(tmp_path: Path) -> None:
+    runs = plan(["--config", str(REPO / "studies" / "catdog64-standin.toml"), "--db", str(tmp_path / "c.db")])
+    cells = Counter((method(r), r.spec.dataset, r.spec.scheme, r.spec.cls) for r in runs)
+    assert cells == {(m, "cifar10-catdog", "cats-vs-dogs", c): 1 for m in ("adcgan", "adcgan+", "ocsvm") for c in (0, 1)}
+    assert {r.budget_name for r in runs} == {"dev"} and {r.budget["max_test_images"] for r in runs} == {None}
 
 
 def test_blocks_inherit_the_study_flags_override_them_and_unknown_keys_fail(tmp_path: Path) -> None:
@@ -109,6 +134,8 @@ def test_paper_layout_cells_claim_and_page_block(tmp_path: Path) -> None:
             "a lead of ≥ 15 points: the claim holds.") in md
     assert "adcgan+: 94.5 vs the best of 2 GAN baseline(s), aegan 66.5: lead +28.0 points" in md
     assert "holds in 2 of 2" in md
+    # the 2-point rule: ALAD 64.5 and AE-GAN 66.5 are 2.0 apart (within 2); 18.0 and 10.0 are not
+    assert "within 2 points of its neighbour" in md and "Fashion-MNIST one-vs-all: AE-GAN 66.5 and ALAD 64.5." in md
     assert "- alad on Fashion-MNIST, one-vs-all: 64.5 against the paper's 78.1: 13.6 points lower." in md
     assert "| 9 Ankle boot | 69.0 (86.5) | 71.0 (73.4) | 89.0 (93.7) | 99.0 |" in md  # Table 3 layout
     assert "Test CPU: 40 runs" in md and (tmp_path / "rep" / "table1_chart.png").stat().st_size > 5000
@@ -126,6 +153,43 @@ def test_paper_layout_cells_claim_and_page_block(tmp_path: Path) -> None:
 
 
 # ---- the all-vs-one split, by hand ---------------------------------------------------------------
+def _rows(dataset: str, scheme: str, means: dict[str, float], classes: int = 10) -> list[dict]:
+    """Finished runs whose class c scores ``mean + (c - 4.5) / 100`` points, so each method's mean is ``mean``."""
+    budget = dict(preset="dev", epochs=5, warmup_epochs=1, batch_size=32, max_train_images=2000, max_test_images=2000)
+    return [{"dataset": dataset, "scheme": scheme, "detector": det, "cls": c, "seed": 0, "roc_auc": (m + (c - 4.5) / 100) / 100,
+             "dataset_display_name": dataset, **budget} for det, m in means.items() for c in range(classes)]
+
+
+def test_close_cells_rule_by_hand() -> None:
+    from adcgan.bench.close_cells import close_cells, needing_seeds
+    from adcgan.bench.table1 import pick_cells
+
+    rows = _rows("fashion-mnist", "one-vs-all", {"ocsvm": 91.7, "deepsvdd": 91.72, "alad": 89.2, "adcgan+": 94.1})
+    rows += _rows("mnist", "all-vs-one", {"ocsvm": 60.0, "alad": 60.5}, classes=9)        # partial: not ranked
+    rows += _rows("cifar10-jpeg", "one-vs-all", {"ocsvm": 58.0, "deepsvdd": 58.1})         # not a 28x28 set
+    found = close_cells(pick_cells(rows))
+    # 94.1 - 91.72 = 2.38 (no), 91.72 - 91.7 = 0.02 (yes), 91.7 - 89.2 = 2.5 (no)
+    assert [(d, s, a, b) for d, s, a, b, _, _ in found] == [("fashion-mnist", "one-vs-all", "deepsvdd", "ocsvm")]
+    assert found[0][4] == pytest.approx(91.72) and found[0][5] == pytest.approx(91.7)
+    assert needing_seeds(pick_cells(rows)) == {("fashion-mnist", "one-vs-all", "deepsvdd"), ("fashion-mnist", "one-vs-all", "ocsvm")}
+
+
+def test_the_study_plans_more_seeds_for_every_close_cell_of_the_committed_database() -> None:
+    """Every cell the rule names in docs/results/table1_dev.db has seeds 1 and 2 of every class planned."""
+    from adcgan.bench.close_cells import needing_seeds
+    from adcgan.bench.render import variant_label
+    from adcgan.bench.table1 import pick_cells
+
+    store = Store(REPO / "docs" / "results" / "table1_dev.db")
+    try:
+        rows = [{**r, "detector": variant_label(r)} for r in store.rows("done")]
+    finally:
+        store.close()
+    planned = Counter((r.spec.dataset, r.spec.scheme, method(r), r.spec.seed) for r in plan(["--config", str(STUDY)]))
+    for ds, scheme, det in needing_seeds(pick_cells(rows)):
+        assert planned[(ds, scheme, det, 1)] == planned[(ds, scheme, det, 2)] == 10, (ds, scheme, det)
+
+
 def test_all_vs_one_split_of_a_tiny_labelled_set() -> None:
     train = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 2])  # class 1 at indices 1, 4, 7
     test = np.array([2, 1, 0, 1, 0, 2])

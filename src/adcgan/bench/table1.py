@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adcgan.bench.close_cells import close_lines
 from adcgan.bench.grid import budget_key
 
 
@@ -250,6 +251,7 @@ def page_lines(rows: list[dict[str, Any]], t3: list[dict[str, Any]], chart_href:
     out = ["## Table 1 in the paper's layout", "", caption(rows), "", *layout_lines(rows), ""]
     if chart_href:
         out += [f"![Table 1: ours beside the paper's]({chart_href})", ""]
+    out += [*close_lines(pick_cells(rows), {d: m for m, d in METHODS}), ""]
     out += ["## Does AD-CGAN beat ALAD, ADGAN and AE-GAN by ≥ 15 points?", "", *claim_lines(rows), "",
             "## Our figures against the paper's", "", *baseline_lines(rows), "",
             "## Table 3 in the paper's layout: ROC-AUC (%) per class, ours (the paper's)", "", *per_class_lines(t3),

@@ -267,10 +267,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{args.db}: {len(rows)} runs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for r in rows:
         if r["status"] in ("failed", "running"):
-            last = (r["error"] or "").strip().splitlines()[-1:] or [f"pid {r['pid']} on {r['host']}"]
             print(f"  {r['status']:7s} {r['hash'][:12]} {r['detector']} {r['dataset']} {r['scheme']} "
-                  f"c{r['cls']} s{r['seed']}: {last[0]}")
+                  f"c{r['cls']} s{r['seed']}: {_status_line(r)}")
     return 0
+
+
+def _status_line(row: dict) -> str:
+    """A failed run's last error line; a running run's driver and start (an earlier attempt's error after it)."""
+    last = (row["error"] or "").strip().splitlines()[-1:]
+    if row["status"] == "failed":
+        return last[0] if last else "unknown error"
+    line = f"pid {row['pid']} on {row['host']} since {(row['started_at'] or '?')[:19]}"
+    return line + (f" (attempt {row['attempts']}; the earlier one: {last[0]})" if last else "")
 
 
 def run_bench_command(args: argparse.Namespace, runner: Runner | None = None) -> int:

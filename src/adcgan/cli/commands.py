@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -108,6 +109,9 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
     except KeyboardInterrupt:
         print("adcgan: interrupted; the last epoch checkpoint is kept (train again with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`adcgan bench status | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     except (DataError, CheckpointError, TrainingDivergedError, FileExistsError, FileNotFoundError,
             ValueError, TypeError, RuntimeError) as exc:
         print(f"adcgan: error: {exc}", file=sys.stderr)

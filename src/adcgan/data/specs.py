@@ -128,6 +128,11 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
         expected="Cat/ and Dog/ subfolders of JPEGs (the PetImages folder of "
                  "Microsoft's kagglecatsanddogs release)", flip_invariant=True),
     DatasetSpec(
+        "cifar10-catdog", "CIFAR-10 cat & dog at 64x64 (a stand-in for CatsVsDogs)", ("cat", "dog"),
+        (64, 64, 3), "image-folders", aliases=("cifar10-jpeg",), shared_subdir="cifar10-jpeg",
+        expected="train/cat, train/dog, test/cat and test/dog of the CIFAR-10 JPEG copy (upscaled to 64x64)",
+        flip_invariant=True),
+    DatasetSpec(
         "folder", "Image folder", (), None, "image-folders",
         expected="one subfolder of images per class (optionally inside train/ and test/)"),
 )}

@@ -26,6 +26,7 @@ from adcgan.io.tensors import as_image_tensor
 from adcgan.training.graphs import check_graphs
 from adcgan.training.precision import bf16_native, check_precision
 from adcgan.training.runtime import cpu_model, resolve_device, versions
+from adcgan.training.split import cap_images
 
 
 @dataclass
@@ -212,8 +213,10 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
 
 
 SCORING_SETTINGS = ("combine", "components", "calibration_robust", "flip_average", "lfl_draws", "lfl_form",
-                    "knn_k", "score_seed", "fast_scoring", "score_batch_size")
+                    "knn_k", "knn_rotations", "knn_bank_size", "score_seed", "fast_scoring", "score_batch_size")
 """Settings a trained model can be evaluated under without retraining (``adcgan evaluate --set``)."""
+BANK_SETTINGS = ("knn_rotations", "knn_bank_size")
+"""Of those, the ones that refill the KNN bank from the protocol's normal training images."""
 RECALIBRATE_FREE = ("combine", "components", "fast_scoring", "score_batch_size")
 """Of those, the ones that leave every component unchanged (the stored calibration still holds)."""
 
@@ -227,8 +230,8 @@ def apply_scoring_overrides(det: BaseDetector, overrides: dict[str, Any]) -> boo
     missing = sorted(k for k in overrides if not hasattr(det.config, k))
     if missing:
         raise ValueError(f"{det.name} has no setting {', '.join(missing)}")
-    if getattr(det.config, "knn_k", 0) == 0 and overrides.get("knn_k", 0):
-        raise ValueError("knn_k needs a model trained with a KNN bank (knn_k > 0)")
+    if getattr(det.config, "knn_k", 0) == 0 and (overrides.get("knn_k", 0) or set(overrides) & set(BANK_SETTINGS)):
+        raise ValueError("knn_k, knn_rotations and knn_bank_size need a model trained with a KNN bank (knn_k > 0)")
     for k, v in overrides.items():
         setattr(det.config, k, v)
     det.config.validate()
@@ -261,6 +264,10 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
     split = protocol_split(spec, ds, det.config.val_fraction)
     if recalibrate:  # the validation split the model was trained beside (its own seed), never test images
         val_split = protocol_split(dataclasses.replace(spec, seed=det.config.seed), ds, det.config.val_fraction)
+        if set(overrides or {}) & set(BANK_SETTINGS):  # the bank from the images the model was trained on
+            c = det.config
+            det.refit_bank(cap_images(as_image_tensor(ds.train.images[val_split.train_idx]), c.max_train_images,
+                                      c.seed + 1))
         det.calibrate(ds.train.images[val_split.val_idx])
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", {"model": str(model_dir.resolve()), "run": spec.to_dict(),

@@ -46,6 +46,10 @@ class ADCGANConfig(DetectorConfig):
     rotation_weight: float | None = None  # weight of the critic's rotation loss; 0 = no head, no ROT
     rotation_views: str = "one"         # rotations per real image in that loss: "one" (random) / "all" four
     rotated_negatives: float = 0.0      # weight of rotated real images as fakes in the critic's loss; 0 = off
+    translation_weight: float = 0.0     # weight of the critic's translation loss; 0 = no head, no TRN
+    knn_rotations: bool = False         # KNN over the 4 rotations of x, each against its own bank
+    see_edges: bool = False             # replicate-pad E's and the critic's input so they see every pixel
+    critic_width: float = 1.0           # scale of every channel count of the critic (1 = Table 2's critic)
     flip_average: bool | str = False    # average scores over x and its mirror; "auto" = as the data set allows
     bn_scoring_inputs: bool | None = None  # precise BN over the scoring passes only (no G(z))
     bn_recalibration_batches: int = 100   # precise-BN pass after training (0 = off, as released)
@@ -68,8 +72,15 @@ class ADCGANConfig(DetectorConfig):
             raise ValueError("dz_pairs must be 'data' or 'cycle' and lfl_form 'paper' or 'cycle'")
         if self.flip_average not in (True, False, "auto"):
             raise ValueError(f"flip_average must be true, false or 'auto', got {self.flip_average!r}")
-        if self.knn_k < 0 or self.knn_bank_size < 1 or self.rotation_weight < 0 or self.rotated_negatives < 0:
-            raise ValueError("knn_k, rotation_weight and rotated_negatives must be >= 0, knn_bank_size >= 1")
+        if min(self.knn_k, self.rotation_weight, self.rotated_negatives, self.translation_weight) < 0 \
+                or self.knn_bank_size < 1:
+            raise ValueError("knn_k, rotation_weight, rotated_negatives and translation_weight must be >= 0, "
+                             "knn_bank_size >= 1")
+        if not 0 < self.critic_width <= 4:
+            raise ValueError(f"critic_width must be in (0, 4], got {self.critic_width}")
+        for key in ("knn_rotations", "see_edges"):
+            if getattr(self, key) not in (True, False):
+                raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
         if self.rotation_views not in ROTATION_VIEWS:
             raise ValueError(f"rotation_views must be 'one' or 'all', got {self.rotation_views!r}")
         if self.official and (self.dz_pairs == "cycle" or self.lfl_form == "cycle"):

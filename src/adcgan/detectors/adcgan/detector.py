@@ -1,4 +1,5 @@
-"""AD-CGAN detector (Sevyeri & Fevens, 2021): training step (Eq. 1-3, 6) and score (Eq. 4-5).
+"""AD-CGAN detector (Sevyeri & Fevens, 2021): networks and training step (Eq. 1-3, 6); the score
+(Eq. 4-5) is in :mod:`adcgan.detectors.adcgan.scoring`.
 
 ``variant="paper"`` (default) follows the paper; ``variant="official"`` switches on
 the released code's behaviours that can change results (docs/faithfulness.md):
@@ -9,7 +10,9 @@ two critic steps, the residual block's BN eps 0.8 and 2h + F(h), and -10 masking
 own setting (docs/results.md, "adcgan+"): calibrated ``mixed`` combination, Dz on latent-cycle
 pairs with the matching LFL, 64 z draws, a k-NN component on the critic's global features, a
 rotation-prediction head on the critic (flip averaging, tried and measured no gain, is off), and
-precise BN over the scoring passes only.
+precise BN over the scoring passes only. Settings off in ``plus`` until measured (docs/plus.md): all four
+rotations in the loss, rotated real images as negatives, a translation head, the KNN rotation ensemble,
+``see_edges`` and a narrower critic (``critic_width``).
 """
 from __future__ import annotations
 
@@ -25,14 +28,14 @@ from adcgan.detectors.adcgan import plus_parts as P
 from adcgan.detectors.adcgan.config import ADCGANConfig
 from adcgan.detectors.adcgan.networks import Critic, Encoder, Generator, LatentDiscriminator
 from adcgan.detectors.adcgan.precise_bn import recalibrate_batchnorm
+from adcgan.detectors.adcgan.scoring import ADCGANScoring
 from adcgan.detectors.base import BaseDetector
 from adcgan.detectors.helpers import optimizer_options
 from adcgan.registry import register_detector
-from adcgan.io.tensors import to_float
 from adcgan.training.optim import Adam, AdamW
 
 @register_detector
-class ADCGAN(BaseDetector):
+class ADCGAN(ADCGANScoring, BaseDetector):
     """AD-CGAN: encoder E, generator/decoder G, contrastive critic D, latent discriminator Dz.
 
     Example:
@@ -51,8 +54,11 @@ class ADCGAN(BaseDetector):
     def build_nets(self) -> dict[str, nn.Module]:
         """E, G, critic and Dz for the configured geometry."""
         c, g = self.config, self.config.geometry
-        return {"E": Encoder(g, c.z_dim, c.dropout), "G": Generator(g, c.z_dim, official=c.official),
-                "D": Critic(g, c.dropout, rotation_head=c.rotation_weight > 0), "Dz": LatentDiscriminator(c.z_dim, pair=not c.official)}
+        return {"E": Encoder(g, c.z_dim, c.dropout, see_edges=c.see_edges),
+                "G": Generator(g, c.z_dim, official=c.official),
+                "D": Critic(g, c.dropout, rotation_head=c.rotation_weight > 0,
+                            translation_head=c.translation_weight > 0, see_edges=c.see_edges, width=c.critic_width),
+                "Dz": LatentDiscriminator(c.z_dim, pair=not c.official)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """AdamW (betas 0.5, 0.999) for D, G, E; Adam with L2 decay for Dz (released code)."""
@@ -64,9 +70,11 @@ class ADCGAN(BaseDetector):
                 "Dz": Adam(n["Dz"].parameters(), c.lr, betas, weight_decay=c.wd_dz, **fused)}
 
     def active_components(self) -> tuple[str, ...]:
-        """The four paper components, plus KNN (``knn_k > 0``) and ROT (``rotation_weight > 0``)."""
+        """The four paper components, plus KNN (``knn_k > 0``), ROT (``rotation_weight > 0``) and TRN
+        (``translation_weight > 0``)."""
         c = self.config
-        return self.component_names + (("KNN",) if c.knn_k > 0 else ()) + (("ROT",) if c.rotation_weight > 0 else ())
+        extra = (("KNN", c.knn_k > 0), ("ROT", c.rotation_weight > 0), ("TRN", c.translation_weight > 0))
+        return self.component_names + tuple(name for name, on in extra if on)
 
     @property
     def _mask(self) -> float | None:
@@ -106,14 +114,21 @@ class ADCGAN(BaseDetector):
                 real_out, fake_out = D(x), D(fake)
                 loss = L.critic_loss(real_out.logits, fake_out.logits, real_out.local, real_out.glob, c.beta,
                                      self._mask)
-                if c.rotation_weight > 0:  # adcgan+: rotation prediction on real images
-                    loss = loss + c.rotation_weight * P.rotation_loss(D, x, c.rotation_views)
-                if c.rotated_negatives > 0:  # rotated real images in the fake role
-                    rot = D(P.rotated_negatives(x)).logits
-                    loss = loss + c.rotated_negatives * L.relativistic_d_loss(real_out.logits, rot)
+                loss = loss + self._self_supervised_loss(D, x, real_out.logits)
             loss.backward()
             opt.step()
         return loss.detach()
+
+    def _self_supervised_loss(self, D: nn.Module, x: Tensor, real_logits: Tensor) -> Tensor | float:
+        """adcgan+'s critic terms on real images: rotation and translation prediction, rotated negatives."""
+        c, loss = self.config, 0.0
+        if c.rotation_weight > 0:
+            loss = loss + c.rotation_weight * P.rotation_loss(D, x, c.rotation_views)
+        if c.translation_weight > 0:
+            loss = loss + c.translation_weight * P.translation_loss(D, x)
+        if c.rotated_negatives > 0:  # rotated real images in the fake role
+            loss = loss + c.rotated_negatives * L.relativistic_d_loss(real_logits, D(P.rotated_negatives(x)).logits)
+        return loss
 
     def _generator_step(self, x: Tensor, z: Tensor) -> Tensor:
         c, D, opt = self.config, self.nets["D"], self.optimizers["G"]
@@ -187,8 +202,7 @@ class ADCGAN(BaseDetector):
                                          c.batch_size, c.seed, self.device, c.channels_last)
             self.train_info["bn_recalibration_batches"] = used
         if c.knn_k > 0:
-            self.scoring_state["bank"] = self._feature_bank(data)
-            self.train_info["knn_bank_images"] = len(self.scoring_state["bank"])
+            self.refit_bank(data)
 
     def _bn_forward(self, x: Tensor) -> None:
         """The training-time forward passes: E, G(E(x)), critic on real/recon, G(z), critic on G(z);
@@ -198,86 +212,7 @@ class ADCGAN(BaseDetector):
         n["D"](x), n["D"](rec)
         if self.config.rotation_weight > 0:
             n["D"](P.rotate(x, int(torch.randint(1, P.N_ROTATIONS, ()))))
+        if self.config.translation_weight > 0:
+            n["D"](P.translation_views(x)[0])
         if not self.config.bn_scoring_inputs:
             n["D"](self.generate(self._z(len(x))))
-
-    def _feature_bank(self, data: Tensor) -> Tensor:
-        """Unit-norm critic global features (M, F) of up to ``knn_bank_size`` training images (seeded)."""
-        c = self.config
-        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(c.seed + 2))[:c.knn_bank_size]
-        self.set_train(False)
-        feats = []
-        with torch.no_grad(), parametrize.cached():
-            for i in range(0, len(idx), c.score_batch_size):
-                x = to_float(data[idx[i:i + c.score_batch_size].sort().values].to(self.device), c.channels_last)
-                feats.append(P.normalize_features(self.nets["D"](x).glob))
-        return torch.cat(feats)
-
-    def extra_state(self) -> dict[str, Tensor]:
-        """The KNN bank, when there is one."""
-        bank = self.scoring_state.get("bank")
-        return {"knn_bank": bank} if bank is not None else {}
-
-    def load_extra_state(self, state: dict[str, Tensor]) -> None:
-        """Restore the KNN bank."""
-        if "knn_bank" in state:
-            self.scoring_state["bank"] = state["knn_bank"]
-
-    # ---- scoring -----------------------------------------------------------------------------
-    def prepare_scoring(self) -> None:
-        """Draw the K fixed z of LFL from ``score_seed`` and encode G(z) once."""
-        gen = torch.Generator().manual_seed(self.config.score_seed)
-        z = torch.randn(self.config.lfl_draws, self.config.z_dim, 1, 1, generator=gen).to(self.device)
-        with torch.no_grad():
-            ez = self.nets["E"](self.generate(z))
-            self.scoring_state.update(z=z, ez=ez)
-            if self.config.lfl_form == "cycle":
-                self.scoring_state["cycle_ref"] = self.nets["Dz"](z, ez).mean()
-
-    def score_batch(self, x: Tensor) -> dict[str, Tensor]:
-        """Components and NS (Eq. 4) per image (N,); averaged over x and its mirror with ``flip_average``."""
-        if self.config.flip_average is not True:  # "auto" is resolved by the experiment from the data set
-            return self._score_view(x)
-        a, b = self._score_view(x), self._score_view(x.flip(3))
-        return {k: (a[k] + b[k]) * 0.5 for k in a}
-
-    def _score_view(self, x: Tensor) -> dict[str, Tensor]:
-        """Four components (notes section 9 reductions), KNN and ROT when on, and NS (Eq. 4)."""
-        n, c = self.nets, self.config
-        e = n["E"](x)
-        rec = self.generate(e)
-        e_rec = n["E"](rec)
-        if c.knn_k > 0:
-            out = n["D"](torch.cat([x, rec]))
-            loc, glob = out.local, out.glob[:len(x)]
-        else:
-            loc = n["D"].local_features(torch.cat([x, rec]))
-        comps = {"LGR": L.per_sample_l1(x, rec), "LGD": L.per_sample_l1(loc[:len(x)], loc[len(x):]),
-                 "LFE": L.per_sample_l1(e, e_rec), "LFL": self._lfl_any(e, e_rec)}
-        comps["score"] = L.normality_score(comps["LGR"], comps["LGD"], comps["LFE"], comps["LFL"], c.lam, c.rho)
-        if c.knn_k > 0:
-            comps["KNN"] = P.knn_distance(P.normalize_features(glob), self.scoring_state["bank"], c.knn_k)
-        if c.rotation_weight > 0:
-            comps["ROT"] = P.rotation_nll(n["D"], x)
-        return comps
-
-    def _lfl_any(self, e: Tensor, e_rec: Tensor) -> Tensor:
-        if self.config.official:
-            return self._lfl_official(e, e_rec)
-        if self.config.lfl_form == "cycle":  # x's latent cycle pair against the fixed draws' mean
-            return (self.scoring_state["cycle_ref"] - self.nets["Dz"](e, e_rec)).abs()
-        return self._lfl(e)
-
-    def _lfl(self, e: Tensor) -> Tensor:
-        """LFL(z) = |Dz(E(G(z)), z) - Dz(E(x), E(G(z)))| (Eq. 5), mean over the K fixed draws."""
-        dz, z, ez = self.nets["Dz"], self.scoring_state["z"], self.scoring_state["ez"]
-        k, n = len(z), len(e)
-        ref = dz(ez, z)                                                      # (K,)
-        pairs = dz(e.repeat_interleave(k, 0), ez.repeat(n, 1, 1, 1)).view(n, k)
-        return (ref[None, :] - pairs).abs().mean(1)
-
-    def _lfl_official(self, e: Tensor, e_rec: Tensor) -> Tensor:
-        """Released code: |Dz(E(G(E(x)))) - Dz(E(x))| + |Dz(z) - Dz(E(G(E(x))))|, mean over K draws."""
-        dz = self.nets["Dz"]
-        d_rec, d_e, d_z = dz.single(e_rec), dz.single(e), dz.single(self.scoring_state["z"])
-        return (d_rec - d_e).abs() + (d_z[None, :] - d_rec[:, None]).abs().mean(1)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adcgan.nets.layers import ConvSpec as C
@@ -56,7 +57,39 @@ ARCHS: dict[int, ArchSpec] = {
         critic_global=[C(1024, 5, 1, bn=True), C(2048, 5, 2, bn=True, drop=True)], critic_series=False,
         critic_hidden=2048),
 }
-ENCODER_LAST_KERNEL = {28: 3, 32: 3, 64: 6}
+# Replicate-padding (pixels per side) of the input of (E, critic) that lets E and the critic's logit see
+# every input pixel (adcgan+'s ``see_edges``): the paper's unpadded stride-2 convolutions leave the last rows
+# and columns unseen (docs/faithfulness.md). The smallest pads with no blind pixel (tests/test_nets.py).
+EDGE_PAD = {28: (1, 2), 32: (1, 1), 64: (2, 2)}
+
+
+def spatial_size(n: int, specs: list[C]) -> int:
+    """Side of the map a stack of ``specs`` makes from an ``n`` x ``n`` input (conv arithmetic)."""
+    for spec in specs:
+        n = (n + 2 * spec.p - spec.k) // spec.s + 1
+    return n
+
+
+def channels(n: int, width: float) -> int:
+    """``n`` channels scaled by ``width`` (at least 1)."""
+    return max(1, int(round(n * width)))
+
+
+def scaled(specs: list[C], width: float) -> list[C]:
+    """A layer table with every output channel count scaled by ``width``."""
+    return [spec._replace(out=channels(spec.out, width)) for spec in specs]
+
+
+class EdgePad(nn.Module):
+    """Replicate-pad (N, C, H, W) by ``pad`` pixels on every side (identity for 0)."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, C, H + 2 pad, W + 2 pad)."""
+        return F.pad(x, (self.pad,) * 4, mode="replicate") if self.pad else x
 
 
 def arch_for(geometry: tuple[int, int, int]) -> ArchSpec:
@@ -68,18 +101,24 @@ def arch_for(geometry: tuple[int, int, int]) -> ArchSpec:
 
 
 class Encoder(nn.Module):
-    """E: 5 SN convs (pad 0) + LayerNorm(Z). (N, C, H, W) in [0, 1] -> (N, Z, 1, 1)."""
+    """E: 5 SN convs (pad 0) + LayerNorm(Z). (N, C, H, W) in [0, 1] -> (N, Z, 1, 1).
 
-    def __init__(self, geometry: tuple[int, int, int], z_dim: int, dropout: float = 0.2) -> None:
+    The last conv's kernel is the side of the map before it (3, 3, 6 for 28, 32, 64), so the code is 1x1.
+    ``see_edges`` (adcgan+) replicate-pads the input by ``EDGE_PAD`` first, so that every pixel is seen.
+    """
+
+    def __init__(self, geometry: tuple[int, int, int], z_dim: int, dropout: float = 0.2,
+                 see_edges: bool = False) -> None:
         super().__init__()
         spec = arch_for(geometry)
-        last = C(z_dim, ENCODER_LAST_KERNEL[geometry[0]], 1, slope=None)
+        self.edge = EdgePad(EDGE_PAD[geometry[0]][0] if see_edges else 0)
+        last = C(z_dim, spatial_size(geometry[0] + 2 * self.edge.pad, spec.encoder), 1, slope=None)
         self.convs = conv_stack(geometry[2], spec.encoder + [last], dropout)
         self.norm = nn.LayerNorm(z_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         """Encode images to latent codes of shape (N, Z, 1, 1)."""
-        h = self.convs(x).flatten(1)
+        h = self.convs(self.edge(x)).flatten(1)
         return self.norm(h)[:, :, None, None]
 
 
@@ -118,31 +157,38 @@ class Critic(nn.Module):
     For 28x28 the global branch runs on the local map (in series); for 32x32 and 64x64
     local and global are parallel branches from the trunk (released code).
     ``rotation_head=True`` (adcgan+ only) adds ``rot``: a linear map of the global features
-    to 4 rotation logits (0, 90, 180, 270 degrees); the paper's layers are unchanged.
+    to 4 rotation logits (0, 90, 180, 270 degrees); ``translation_head=True`` adds ``trans``: 6 logits,
+    3 for the horizontal and 3 for the vertical shift; ``see_edges`` replicate-pads the input by
+    ``EDGE_PAD`` so that the logit sees every pixel; ``width`` scales every channel count of the critic
+    (adcgan+'s ``critic_width``: 0.5 costs about a quarter of the multiply-adds). With the defaults
+    the paper's layers are unchanged.
     """
 
-    def __init__(self, geometry: tuple[int, int, int], dropout: float = 0.2, rotation_head: bool = False) -> None:
+    def __init__(self, geometry: tuple[int, int, int], dropout: float = 0.2, rotation_head: bool = False,
+                 translation_head: bool = False, see_edges: bool = False, width: float = 1.0) -> None:
         super().__init__()
         spec = arch_for(geometry)
+        trunk, glob = scaled(spec.critic_trunk, width), scaled(spec.critic_global, width)
+        n_local, n_hidden, n_glob = channels(spec.critic_local, width), channels(spec.critic_hidden, width), glob[-1].out
+        self.edge = EdgePad(EDGE_PAD[geometry[0]][1] if see_edges else 0)
         self.series = spec.critic_series
-        self.trunk = conv_stack(geometry[2], spec.critic_trunk, dropout)
-        trunk_ch = spec.critic_trunk[-1].out
-        self.local = sn(nn.Conv2d(trunk_ch, spec.critic_local, 1))
-        self.glob = conv_stack(spec.critic_local if self.series else trunk_ch, spec.critic_global, dropout)
-        self.head = nn.Sequential(sn(nn.Linear(spec.critic_global[-1].out, spec.critic_hidden)), nn.ReLU(),
-                                  sn(nn.Linear(spec.critic_hidden, 1)))
-        self.rot = nn.Linear(spec.critic_global[-1].out, 4) if rotation_head else None
+        self.trunk = conv_stack(geometry[2], trunk, dropout)
+        self.local = sn(nn.Conv2d(trunk[-1].out, n_local, 1))
+        self.glob = conv_stack(n_local if self.series else trunk[-1].out, glob, dropout)
+        self.head = nn.Sequential(sn(nn.Linear(n_glob, n_hidden)), nn.ReLU(), sn(nn.Linear(n_hidden, 1)))
+        self.rot = nn.Linear(n_glob, 4) if rotation_head else None
+        self.trans = nn.Linear(n_glob, 6) if translation_head else None
 
     def forward(self, x: Tensor) -> CriticOutput:
         """(N, C, H, W) in [0, 1] -> CriticOutput."""
-        h = self.trunk(x)
+        h = self.trunk(self.edge(x))
         local = self.local(h)
         g = self.glob(local if self.series else h).sum(dim=(2, 3))
         return CriticOutput(self.head(g).squeeze(1), local, g)
 
     def local_features(self, x: Tensor) -> Tensor:
         """Only the local map (N, K, M, M): f_D of the normality score (notes section 9)."""
-        return self.local(self.trunk(x))
+        return self.local(self.trunk(self.edge(x)))
 
 
 class LatentDiscriminator(nn.Module):

@@ -1,4 +1,7 @@
-"""adcgan+ score and loss parts: rotation prediction (GEOM-style) and k-NN feature distance.
+"""adcgan+ score and loss parts: rotation and translation prediction, k-NN feature distance.
+
+Rotation prediction follows GEOM (Golan & El-Yaniv 2018); the translation head follows Hendrycks et al.
+(2019): a shift by a quarter of the image side, horizontally and vertically, each axis its own 3-way label.
 
 Pure functions over a critic (:class:`adcgan.detectors.adcgan.networks.Critic` with ``rotation_head``)
 and feature tensors, so each is tested on its own.
@@ -10,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 N_ROTATIONS = 4
+SHIFTS = (0, 1, -1)  # translation label -> direction (0: none, 1: right/down, 2: left/up) of each axis
 
 
 def rotate(x: Tensor, k: int) -> Tensor:
@@ -90,3 +94,91 @@ def knn_distance(queries: Tensor, bank: Tensor, k: int) -> Tensor:
     # computation is the same at every batch size (cdist switches algorithm at 25 rows; ONNX export)
     d2 = (q * q).sum(1, keepdim=True) + (bank * bank).sum(1)[None, :] - 2.0 * q @ bank.T
     return d2.clamp_min(0.0).sqrt().topk(k, dim=1, largest=False).values.mean(1)
+
+
+def shift_pixels(side: int) -> int:
+    """Translation step for an image side: a quarter of it (8 pixels at 32, 7 at 28, 16 at 64)."""
+    return side // 4
+
+
+def translate(x: Tensor, h: int, v: int) -> Tensor:
+    """``x`` (N, C, H, W) shifted by ``SHIFTS[h]`` and ``SHIFTS[v]`` steps (right/down positive), the
+    uncovered border filled by reflection (no wrap-around); labels ``(0, 0)`` return ``x``."""
+    dx, dy = SHIFTS[h], SHIFTS[v]
+    if not dx and not dy:
+        return x
+    s, side_h, side_w = shift_pixels(x.shape[-1]), x.shape[-2], x.shape[-1]
+    xp = F.pad(x, (s, s, s, s), mode="reflect")
+    return xp[:, :, s - dy * s:s - dy * s + side_h, s - dx * s:s - dx * s + side_w]
+
+
+def translation_views(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Each real image of ``x`` (N, C, H, W) under one random translation: ``(views, h, v)``,
+    views (N, C, H, W) and the horizontal and vertical labels (N,) int64 (indices into ``SHIFTS``)."""
+    h, v = (torch.randint(0, len(SHIFTS), (len(x),), device=x.device) for _ in range(2))
+    out = x.clone()
+    for a in range(len(SHIFTS)):
+        for b in range(len(SHIFTS)):
+            m = (h == a) & (v == b)
+            if bool(m.any()):
+                out[m] = translate(x[m], a, b)
+    return out, h, v
+
+
+def translation_loss(critic: nn.Module, x: Tensor) -> Tensor:
+    """Cross-entropy of the critic's translation head (horizontal + vertical) on translated real images."""
+    views, h, v = translation_views(x)
+    logits = critic.trans(critic(views).glob)
+    return F.cross_entropy(logits[:, :3], h) + F.cross_entropy(logits[:, 3:], v)
+
+
+def translation_combos() -> list[tuple[int, int]]:
+    """The 9 (horizontal, vertical) label pairs, row-major."""
+    return [(a, b) for a in range(len(SHIFTS)) for b in range(len(SHIFTS))]
+
+
+def translation_nll_from_logits(logits: list[Tensor]) -> Tensor:
+    """Translation score: mean over the 9 pairs (a, b) of -log p_h(a) - log p_v(b); ``logits[i]`` (N, 6)
+    of the images under :func:`translation_combos`'s pair ``i``."""
+    terms = [-F.log_softmax(lg[:, :3], dim=1)[:, a] - F.log_softmax(lg[:, 3:], dim=1)[:, b]
+             for (a, b), lg in zip(translation_combos(), logits)]
+    return torch.stack(terms).mean(0)
+
+
+def translation_nll(critic: nn.Module, x: Tensor) -> Tensor:
+    """Per-image translation score (N,): higher = shifts harder to tell = more anomalous."""
+    return translation_nll_from_logits([critic.trans(critic(translate(x, a, b)).glob)
+                                        for a, b in translation_combos()])
+
+
+def heldout_accuracy(critic: nn.Module, x: Tensor) -> dict[str, float]:
+    """Label-free figures of a critic on held-out normal images ``x``: the rotation head's accuracy over
+    the 4 rotations and the translation head's over the 9 shifts (both axes right), for the heads it has."""
+    out: dict[str, float] = {}
+    if critic.rot is not None:
+        hits = [(rotation_logits(critic, rotate(x, r)).argmax(1) == r).float().mean() for r in range(N_ROTATIONS)]
+        out["heldout_rotation_accuracy"] = float(torch.stack(hits).mean())
+    if critic.trans is not None:
+        hits = []
+        for a, b in translation_combos():
+            lg = critic.trans(critic(translate(x, a, b)).glob)
+            hits.append(((lg[:, :3].argmax(1) == a) & (lg[:, 3:].argmax(1) == b)).float().mean())
+        out["heldout_translation_accuracy"] = float(torch.stack(hits).mean())
+    return out
+
+
+def feature_bank_views(critic: nn.Module, x: Tensor, rotations: bool) -> Tensor:
+    """Unit-norm global features of ``x`` (N, C, H, W): (N, F), or (4, N, F) over the 4 rotations."""
+    if not rotations:
+        return normalize_features(critic(x).glob)
+    return torch.stack([normalize_features(critic(rotate(x, r)).glob) for r in range(N_ROTATIONS)])
+
+
+def knn_score(critic: nn.Module, x: Tensor, bank: Tensor, k: int, glob: Tensor | None = None) -> Tensor:
+    """KNN component (N,): with a 2-D bank (M, F), the k-NN distance of x's global features (``glob``
+    if already computed); with a 3-D bank (4, M, F), the mean over rotations r of the distance of
+    rotate(x, r)'s features to the bank of rotation r (a test-time rotation ensemble)."""
+    if bank.dim() == 2:
+        return knn_distance(normalize_features(critic(x).glob if glob is None else glob), bank, k)
+    return torch.stack([knn_distance(f, bank[r], k)
+                        for r, f in enumerate(feature_bank_views(critic, x, True))]).mean(0)

@@ -21,6 +21,9 @@ EXPORTABLE = {
     "adcgan-official": {"warmup_epochs": 0, "variant": "official"},
     # adcgan+: KNN bank, rotation head, flip averaging and the calibrated "mixed" total in the graph
     "adcgan-plus": {"warmup_epochs": 1, "variant": "plus", "flip_average": True, "bn_recalibration_batches": 2},
+    # adcgan+ with the issue 23/24 candidates: translation head (TRN), rotation-ensemble KNN bank, edge padding
+    "adcgan-plusheads": {"warmup_epochs": 1, "variant": "plus", "translation_weight": 1.0, "knn_rotations": True,
+                         "see_edges": True, "critic_width": 0.5, "bn_recalibration_batches": 2},
     "aegan": {"width": 8, "latent_dim": 8, "warmup_epochs": 1},
     "alad": {"width": 8, "latent_dim": 8},
     "deepsvdd": {"warmup_epochs": 1},

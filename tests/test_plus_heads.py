@@ -192,3 +192,15 @@ def test_a_saved_model_evaluates_with_the_knn_rotation_ensemble(bar_folder, tmp_
     assert main(["train", *base, "--epochs", "1", "--warmup-epochs", "0", "--out", str(tmp_path / "p")]) == 0
     assert main(["evaluate", "--model", str(tmp_path / "p"), *base, "--set", "knn_rotations=true",
                  "--out", str(tmp_path / "pe")]) == 2    # the paper variant has no KNN bank
+
+
+def test_the_fast_scoring_copies_score_the_heads_as_the_plain_networks_do(heads_fitted):
+    x = blobs(9, seed=3)
+    fast = heads_fitted.score_components(x)
+    try:
+        heads_fitted.config.fast_scoring, heads_fitted._scorer_cache = False, None
+        plain = heads_fitted.score_components(x)
+    finally:
+        heads_fitted.config.fast_scoring, heads_fitted._scorer_cache = True, None
+    for k in ("TRN", "KNN", "ROT", "LGR", "score"):
+        np.testing.assert_allclose(fast[k], plain[k], rtol=1e-5, atol=1e-5 * float(np.abs(plain[k]).max()), err_msg=k)

@@ -1,5 +1,6 @@
 """adcgan+ settings for issues 23 and 24, off by default: the translation head (TRN), the KNN rotation
 ensemble, edge padding, and the label-free held-out accuracies. Hand values, then a fitted tiny model."""
+import csv
 import json
 import math
 from types import SimpleNamespace
@@ -204,3 +205,29 @@ def test_the_fast_scoring_copies_score_the_heads_as_the_plain_networks_do(heads_
         heads_fitted.config.fast_scoring, heads_fitted._scorer_cache = True, None
     for k in ("TRN", "KNN", "ROT", "LGR", "score"):
         np.testing.assert_allclose(fast[k], plain[k], rtol=1e-5, atol=1e-5 * float(np.abs(plain[k]).max()), err_msg=k)
+
+
+def test_a_study_is_rescored_through_its_models_under_a_scoring_setting(bar_folder, tmp_path):
+    """``rescore --db --set knn_rotations=true``: every finished run's model is evaluated again (as `evaluate
+    --set` would), a run whose detector cannot take the setting gets an error row, and a second pass reads
+    the reports back instead of scoring again."""
+    db = tmp_path / "s.db"
+    grid = ["bench", "--datasets", "folder", "--data-dir", str(bar_folder), "--classes", "horizontal", "--db", str(db),
+            "--preset", "smoke", "--num-threads", "1", "--quiet", "--out-root", str(tmp_path / "runs")]
+    assert main([*grid, "--set", "variant=plus"]) == 0 and main(grid) == 0     # adcgan+ and AD-CGAN (paper)
+    assert main(["rescore", "--db", str(db), "--set", "knn_rotations=true", "--out", str(tmp_path / "a.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "a.csv", encoding="utf-8")))
+    by = {r["detector"]: r for r in rows}
+    assert set(by) == {"adcgan", "adcgan+"} and by["adcgan+"]["combine"] == "set knn_rotations=True"
+    assert "KNN bank" in by["adcgan"]["error"] and by["adcgan+"]["error"] == ""
+    [folder] = list((tmp_path / "a_runs").iterdir())                             # the adcgan+ run's report
+    m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    assert m["scoring_overrides"] == {"knn_rotations": True} and m["train_info"]["knn_bank_images"] > 0
+    assert float(by["adcgan+"]["roc_auc"]) == pytest.approx(m["roc_auc"])
+    before = (folder / "metrics.json").stat().st_mtime_ns
+    assert main(["rescore", "--db", str(db), "--set", "knn_rotations=true", "--out", str(tmp_path / "a.csv")]) == 2
+    (tmp_path / "a.csv").rename(tmp_path / "old.csv")
+    assert main(["rescore", "--db", str(db), "--set", "knn_rotations=true", "--out", str(tmp_path / "a.csv")]) == 0
+    assert (folder / "metrics.json").stat().st_mtime_ns == before                # read back, not scored again
+    assert main(["rescore", "--db", str(db), "--set", "knn_rotations=true", "--combine", "raw",
+                 "--out", str(tmp_path / "b.csv")]) == 2

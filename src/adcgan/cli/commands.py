@@ -75,8 +75,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     modes, comps = args.combine or ["mixed"], args.components or ["all"]
     if args.run:
-        if len(modes) > 1 or len(comps) > 1:
-            raise ValueError("--run takes one --combine and one --components; use --db for several")
+        if len(modes) > 1 or len(comps) > 1 or args.set:
+            raise ValueError("--run takes one --combine and one --components and no --set (for one model: "
+                             "adcgan evaluate --model RUN --set KEY=VALUE); use --db for several")
         m = R.rescore_run(args.run, args.out, modes[0], comps[0], robust=not args.moment)
         print(f"rescore: {args.run} combine={modes[0]} components={','.join(m['combine']['components'])}: "
               f"ROC-AUC {m['roc_auc']:.4f} -> {args.out}", file=sys.stderr)
@@ -84,13 +85,34 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         return 0
     if not Path(args.db).is_file():
         raise FileNotFoundError(f"study database {args.db} not found")
-    rows = R.rescore_study(args.db, [(m, c) for m in modes for c in comps], robust=not args.moment)
+    if Path(args.out).exists():
+        raise FileExistsError(f"{args.out} exists; choose another --out")
+    if args.set:
+        rows = _reevaluate(args)
+    else:
+        rows = R.rescore_study(args.db, [(m, c) for m in modes for c in comps], robust=not args.moment)
     R.write_rows(Path(args.out), rows)
     for s in R.summarize(rows):
         print(f"{s['detector']:10s} {s['dataset']:14s} {s['preset']:6s} combine={s['combine']:12s} "
               f"components={s['components']:14s} mean ROC-AUC {s['mean_roc_auc']:.4f} "
               f"({s['runs']} runs, {s['seeds']} seed(s))")
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        print(f"rescore: {len(failed)} of {len(rows)} runs not rescored (the error column of {args.out} says why), "
+              f"e.g. {failed[0]['hash']}: {failed[0]['error']}", file=sys.stderr)
     return 0
+
+
+def _reevaluate(args: argparse.Namespace) -> list[dict]:
+    """``rescore --db --set``: every run's model evaluated again (reports in OUT's stem + ``_runs/``)."""
+    from adcgan.evaluation.reevaluate import reevaluate_study
+
+    if args.combine or args.components or args.moment:
+        raise ValueError("--set evaluates each model with its own combination: leave out --combine, "
+                         "--components and --moment")
+    out = Path(args.out)
+    return reevaluate_study(args.db, parse_set(args.set), out.parent / f"{out.stem}_runs",
+                            progress=sys.stderr.isatty())
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -89,6 +89,9 @@ def _add_rescore(sub: Any) -> None:
                    help="components to combine: 'all' (default), a comma list, or '-LFL,-ROT' for all but "
                         "those (repeatable with --db)")
     r.add_argument("--moment", action="store_true", help="calibrate with mean/sd instead of median/MAD")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --db: evaluate every run's saved model again under these scoring settings (a "
+                        "network pass, no retraining; e.g. knn_rotations=true); reports go to OUT's stem + _runs/")
     r.add_argument("--out", required=True, help="--run: new report folder; --db: new CSV of per-run ROC-AUCs")
 
 

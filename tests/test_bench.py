@@ -249,6 +249,30 @@ def test_cli_status_names_a_running_runs_driver_and_an_earlier_error(tmp_path: P
     assert "c2 s0: ValueError: bad" in out
 
 
+def test_bench_stop_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    db = tmp_path / "s.db"
+    store = Store(db)
+
+    def stopping_runner(spec, out_dir, resume=False, progress=True):
+        assert run_bench_command(build_parser().parse_args(["bench", "stop", "--db", str(db)])) == 0  # as from a shell
+        return fake_runner(spec, out_dir, resume, progress)
+
+    planned = expand(GridSpec(classes=[0, 1, 2], budget=get_budget("smoke")))
+    counts = run_grid(store, planned, SequentialExecutor(stopping_runner), tmp_path / "runs", progress=False)
+    assert counts["done"] == 1 and counts["pending"] == 2 and store.stop_requested()
+    out = capsys.readouterr().out
+    assert "stop requested" in out and "2 not started stay pending" in out   # the finished one was recorded first
+    assert run_bench_command(build_parser().parse_args(["bench", "status", "--db", str(db)])) == 0
+    assert "stop requested at" in capsys.readouterr().out
+    counts = run_grid(store, planned, SequentialExecutor(fake_runner), tmp_path / "runs", progress=False)
+    assert counts["done"] == 3 and not store.stop_requested()        # a new start withdraws the request
+    store.close()
+    from adcgan.cli import main
+
+    assert main(["bench", "stop", "--db", str(tmp_path / "no.db")]) == 2 and not (tmp_path / "no.db").exists()
+
+
 # ---- real runner, real executors ---------------------------------------------------------------
 def _real_grid_args(data: Path, db: Path) -> list[str]:
     return ["bench", "--datasets", "folder", "--data-dir", str(data), "--classes", "all", "--seeds", "0,1",

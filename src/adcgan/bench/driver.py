@@ -54,8 +54,17 @@ def _fill(store: Any, token: str, executor: Any, todo: list[Any], in_flight: dic
             in_flight[task.hash] = task
 
 
+def _honour_stop(store: Any, todo: list[Any], in_flight: dict[str, Task]) -> None:
+    """After ``adcgan bench stop``: drop what is not started; the runs in flight finish and are recorded."""
+    if todo and store.stop_requested():
+        print(f"bench: stop requested ({store.stop_requested()[:19]}): {len(in_flight)} run(s) in flight finish, "
+              f"{len(todo)} not started stay pending", flush=True)
+        todo.clear()
+
+
 def _prepare(store: Any, planned: list[Any], retry_failed: bool) -> tuple[list[Any], int]:
     """Stale ``running`` rows back to ``pending``, the planned runs added; returns (to do, done count)."""
+    store.request_stop(False)  # a new start withdraws an earlier stop request
     stale = store.recover_stale()
     if stale:
         print(f"bench: {len(stale)} interrupted run(s) from an earlier process will be resumed", flush=True)
@@ -88,6 +97,7 @@ def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retr
                disable=not (progress and interactive()), dynamic_ncols=True)
     try:
         while todo or in_flight:
+            _honour_stop(store, todo, in_flight)
             _fill(store, token, executor, todo, in_flight, out_root)
             bar.set_postfix_str(f"{len(in_flight)} in flight", refresh=True)
             for out in executor.wait() if in_flight else []:

@@ -157,6 +157,16 @@ class Store:
         """Close the connection."""
         self.conn.close()
 
+    def request_stop(self, stop: bool = True) -> None:
+        """Ask every driver on this database to start no new run (``bench stop``); ``False`` withdraws it."""
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('stop_requested', ?)", (now() if stop else "",))
+
+    def stop_requested(self) -> str:
+        """When a stop was requested (ISO time), or ``""``."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='stop_requested'").fetchone()
+        return row[0] if row else ""
+
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction (rolled back on any error)."""

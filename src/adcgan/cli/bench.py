@@ -1,4 +1,5 @@
-"""``adcgan bench`` (run a grid), ``adcgan bench report`` (render tables) and ``adcgan bench status``."""
+"""``adcgan bench`` (run a grid) and ``adcgan bench report`` (render tables); the study-database commands
+(``status``, ``merge``, ``stop``) are in :mod:`adcgan.cli.bench_db`."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ from typing import Any
 
 from adcgan.bench.executors import RayMissingError, Runner
 from adcgan.bench.grid import PRESETS, GridSpec, expand, get_budget
+from adcgan.cli.bench_db import DB_COMMANDS
 from adcgan.cli.settings import merge_settings, run_defaults
 from adcgan.evaluation.protocols import SCHEMES, TEST_SETS
 
@@ -72,7 +74,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
                               "command to resume. 'adcgan bench report --db F --out D' renders the tables.")
     _grid_flags(b)
     _exec_flags(b)
-    sub = b.add_subparsers(dest="bench_command", metavar="{report,status,merge}")
+    sub = b.add_subparsers(dest="bench_command", metavar="{report,status,merge,stop}")
     r = sub.add_parser("report", help="render Tables 1, 3, 4 and charts from a study DB")
     r.add_argument("--db", required=True, help="study database")
     r.add_argument("--out", required=True, help="output folder (results.md, table*.csv, chart_*.png)")
@@ -84,23 +86,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     g = sub.add_parser("merge", help="copy the finished runs of other study DBs into one (created if missing)")
     g.add_argument("--db", required=True, help="target study database")
     g.add_argument("sources", nargs="+", help="study databases to copy finished runs from")
+    t = sub.add_parser("stop", help="let the drivers on a study DB finish their runs in flight, start no new one")
+    t.add_argument("--db", required=True, help="study database")
     return b
-
-
-def cmd_merge(args: argparse.Namespace) -> int:
-    """``bench merge``: copy finished runs of the sources into ``--db``."""
-    from adcgan.bench.store import Store
-
-    missing = [s for s in args.sources if not Path(s).is_file()]
-    if missing:
-        raise FileNotFoundError(f"study database {missing[0]} not found")
-    store = Store(args.db)
-    try:
-        for src in args.sources:
-            print(f"bench merge: {store.merge_from(src)} finished run(s) from {src} -> {args.db}")
-    finally:
-        store.close()
-    return 0
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -253,36 +241,8 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     return 0 if counts["done"] + counts["running"] == len(planned) else 1
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Print counts by status, and the last error line of each failed run."""
-    from adcgan.bench.store import Store
-
-    if not Path(args.db).is_file():
-        raise FileNotFoundError(f"study database {args.db} not found")
-    store = Store(args.db)
-    try:
-        counts, rows = store.counts(), store.rows()
-    finally:
-        store.close()
-    print(f"{args.db}: {len(rows)} runs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    for r in rows:
-        if r["status"] in ("failed", "running"):
-            print(f"  {r['status']:7s} {r['hash'][:12]} {r['detector']} {r['dataset']} {r['scheme']} "
-                  f"c{r['cls']} s{r['seed']}: {_status_line(r)}")
-    return 0
-
-
-def _status_line(row: dict) -> str:
-    """A failed run's last error line; a running run's driver and start (an earlier attempt's error after it)."""
-    last = (row["error"] or "").strip().splitlines()[-1:]
-    if row["status"] == "failed":
-        return last[0] if last else "unknown error"
-    line = f"pid {row['pid']} on {row['host']} since {(row['started_at'] or '?')[:19]}"
-    return line + (f" (attempt {row['attempts']}; the earlier one: {last[0]})" if last else "")
-
-
 def run_bench_command(args: argparse.Namespace, runner: Runner | None = None) -> int:
-    """Dispatch ``adcgan bench [report|status]``; returns the exit code (2 when Ray is missing)."""
+    """Dispatch ``adcgan bench [report|status|merge|stop]``; returns the exit code (2 when Ray is missing)."""
     try:
         if getattr(args, "bench_command", None) == "report":
             from adcgan.bench.render import render_report
@@ -290,10 +250,8 @@ def run_bench_command(args: argparse.Namespace, runner: Runner | None = None) ->
             info = render_report(args.db, args.out, args.page)
             print(f"bench report: {info['runs']} finished runs -> {info['results']}")
             return 0
-        if getattr(args, "bench_command", None) == "status":
-            return cmd_status(args)
-        if getattr(args, "bench_command", None) == "merge":
-            return cmd_merge(args)
+        if getattr(args, "bench_command", None) in DB_COMMANDS:
+            return DB_COMMANDS[args.bench_command](args)
         return cmd_run(args, runner)
     except RayMissingError as exc:
         print(f"adcgan: error: {exc}", file=sys.stderr)

@@ -176,3 +176,15 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait() == 141 and err == b""
+
+
+def test_plot_titles_are_wrapped_to_the_figure_width():
+    """A holdout run's protocol line is ~120 characters: it is wrapped, not cut off at the figure's edges."""
+    from adcgan.evaluation.plots import wrap_title
+
+    title = "Fashion-MNIST | " + "one-vs-all: normal = 1 (Trouser); test set = holdout; evaluated on held-out " \
+            "training images (test split not read)" + "\nanomaly maps of the scored images"
+    lines = wrap_title(title, 7.2).split("\n")        # 6 images x 1.2 inches: 93 characters a line
+    assert all(len(line) <= 93 for line in lines) and len(lines) == 3
+    assert " ".join(lines[:2]) == title.split("\n")[0] and lines[2] == "anomaly maps of the scored images"
+    assert wrap_title("short\n\nkept", 1) == "short\n\nkept"   # at least 30 characters; blank lines stay

@@ -179,6 +179,8 @@ def test_a_saved_model_evaluates_with_the_knn_rotation_ensemble(bar_folder, tmp_
     base = ["--dataset", "folder", "--data-dir", str(bar_folder), "--class", "horizontal", "--device", "cpu", "--quiet"]
     assert main(["train", *base, "--variant", "plus", "--epochs", "1", "--warmup-epochs", "1", "--batch-size", "8",
                  "--max-train-images", "30", "--out", str(run)]) == 0
+    info = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["train_info"]   # also in a study's DB
+    assert 0.0 <= info["heldout_rotation_accuracy"] <= 1.0 and info["knn_bank_images"] == 30
     banks = []
     real_refit = ADCGAN.refit_bank
     monkeypatch.setattr(ADCGAN, "refit_bank", lambda self, data: real_refit(self, data) or banks.append(

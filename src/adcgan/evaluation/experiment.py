@@ -208,7 +208,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     n_img = det.train_info.get("images_seen", 0)
     extra = {"budget": train_budget(det, len(train)), "train_seconds": round(train_secs, 3),
              "train_images_per_s": round(n_img / max(det.train_info.get("train_seconds", 1e-9), 1e-9), 2),
-             "seed": spec.seed, "run": spec.to_dict()}
+             "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info}
     return evaluate(det, spec, ds, split, out_dir, extra, progress)
 
 

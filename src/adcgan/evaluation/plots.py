@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,16 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 
+CHARS_PER_INCH = 13
+"""Title characters that fit one inch of figure width at the titles' font sizes (8-10 pt)."""
+
+
+def wrap_title(title: str, width_inches: float) -> str:
+    """``title`` with every line wrapped to the figure's width (a long protocol line would be cut off)."""
+    width = max(30, int(width_inches * CHARS_PER_INCH))
+    return "\n".join(textwrap.fill(line, width) if line else line for line in title.split("\n"))
+
+
 def plot_roc(y: np.ndarray, comps: dict[str, np.ndarray], path: Path, title: str) -> None:
     """ROC of the score (bold) and of each component (thin)."""
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -21,7 +32,7 @@ def plot_roc(y: np.ndarray, comps: dict[str, np.ndarray], path: Path, title: str
             fpr, tpr, _ = roc_curve(y, s)
             ax.plot(fpr, tpr, lw=2.5 if k == "score" else 1, label=k, alpha=1 if k == "score" else 0.7)
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=wrap_title(title, 5))
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -38,7 +49,7 @@ def plot_score_hist(y: np.ndarray, s: np.ndarray, threshold: float | None, path:
                     color=col)
     if threshold is not None:
         ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.4g}")
-    ax.set(xlabel="anomaly score", ylabel="density", title=title)
+    ax.set(xlabel="anomaly score", ylabel="density", title=wrap_title(title, 6))
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -57,7 +68,7 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: Path, title: str) 
                 im = np.clip(np.transpose(imgs[c], (1, 2, 0)), 0, 1)
                 ax.imshow(im[..., 0] if im.shape[2] == 1 else im, cmap="gray", vmin=0, vmax=1)
         axes[r][0].set_title(label, fontsize=8, loc="left")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(wrap_title(title, 1.2 * n), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -113,6 +113,6 @@ def write_report(out_dir: Path, det: "BaseDetector", images: torch.Tensor, y: np
         plots.plot_image_rows(rows, out_dir / "reconstructions.png", title)
     map_rows = maps.map_rows(det, images, comps["score"])
     if map_rows:
-        plots.plot_image_rows(map_rows, out_dir / "anomaly_maps.png", f"{title}\nanomaly maps (test split)")
+        plots.plot_image_rows(map_rows, out_dir / "anomaly_maps.png", f"{title}\nanomaly maps of the scored images")
     atomic_write_json(out_dir / "metrics.json", metrics)
     return metrics

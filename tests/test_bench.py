@@ -249,6 +249,26 @@ def test_cli_status_names_a_running_runs_driver_and_an_earlier_error(tmp_path: P
     assert "c2 s0: ValueError: bad" in out
 
 
+def test_status_estimates_the_hours_left_from_the_most_similar_finished_runs() -> None:
+    from adcgan.cli.bench_db import pending_hours
+
+    def row(status, det, ds, scheme, train=None, score=None, variant=None):
+        cfg = json.dumps({"detector_config": {"variant": variant} if variant else {}})
+        return {"status": status, "detector": det, "dataset": ds, "scheme": scheme, "config_json": cfg,
+                "train_seconds": train, "score_seconds": score}
+
+    rows = [row("done", "ocsvm", "fashion-mnist", "one-vs-all", 10.0, 2.0),      # 12 s
+            row("done", "ocsvm", "fashion-mnist", "one-vs-all", 20.0, 4.0),      # 24 s: mean 18 s
+            row("done", "adcgan", "fashion-mnist", "one-vs-all", 3000.0, 600.0, variant="plus"),
+            row("pending", "ocsvm", "mnist", "one-vs-all"),           # same method, size and scheme: 18 s
+            row("running", "ocsvm", "fashion-mnist", "all-vs-one"),   # same method and size: 18 s
+            row("pending", "adcgan", "mnist", "one-vs-all", variant="plus"),       # 3,600 s
+            row("pending", "adcgan", "mnist", "one-vs-all"),          # paper variant: nothing to go by
+            row("pending", "ocsvm", "cifar10-jpeg", "one-vs-all")]    # another image size: nothing
+    hours, unknown = pending_hours(rows)
+    assert hours == pytest.approx((18 + 18 + 3600) / 3600) and unknown == 2
+
+
 def test_bench_stop_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
     db = tmp_path / "s.db"

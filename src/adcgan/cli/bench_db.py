@@ -22,6 +22,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"{args.db}: {len(rows)} runs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    hours, unknown = pending_hours(rows)
+    if hours or unknown:
+        print(f"  left: about {hours:.1f} core-hours at the mean times of the most similar finished runs"
+              + (f"; {unknown} run(s) with no finished run of their method and image size to go by" if unknown else ""))
     if stop:
         print(f"  stop requested at {stop[:19]}: no new run starts until `adcgan bench` is started again")
     for r in rows:
@@ -29,6 +33,29 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {r['status']:7s} {r['hash'][:12]} {r['detector']} {r['dataset']} {r['scheme']} "
                   f"c{r['cls']} s{r['seed']}: {_status_line(r)}")
     return 0
+
+
+def pending_hours(rows: list[dict]) -> tuple[float, int]:
+    """Core-hours the pending and running runs need, each at the mean train + score seconds of the finished
+    runs most like it: the same method (detector and variant), data set and scheme; else the same method,
+    image size and scheme; else the same method and image size. Also: how many runs have none of those."""
+    from adcgan.bench.render import variant_label
+    from adcgan.data import get_spec
+
+    def keys(r: dict) -> list[tuple]:
+        m, size = variant_label(r), get_spec(r["dataset"]).geometry
+        return [(m, r["dataset"], r["scheme"]), (m, size, r["scheme"]), (m, size)]
+
+    seconds: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["status"] == "done" and r["train_seconds"] is not None:
+            for k in keys(r):
+                seconds.setdefault(k, []).append(r["train_seconds"] + (r["score_seconds"] or 0.0))
+    total, unknown = 0.0, 0
+    for r in (r for r in rows if r["status"] in ("pending", "running")):
+        found = next((seconds[k] for k in keys(r) if k in seconds), None)
+        total, unknown = (total + sum(found) / len(found), unknown) if found else (total, unknown + 1)
+    return total / 3600.0, unknown
 
 
 def _status_line(row: dict) -> str:

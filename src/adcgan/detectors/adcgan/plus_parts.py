@@ -178,7 +178,8 @@ def knn_score(critic: nn.Module, x: Tensor, bank: Tensor, k: int, glob: Tensor |
     """KNN component (N,): with a 2-D bank (M, F), the k-NN distance of x's global features (``glob``
     if already computed); with a 3-D bank (4, M, F), the mean over rotations r of the distance of
     rotate(x, r)'s features to the bank of rotation r (a test-time rotation ensemble)."""
+    first = normalize_features(critic(x).glob if glob is None else glob)
     if bank.dim() == 2:
-        return knn_distance(normalize_features(critic(x).glob if glob is None else glob), bank, k)
-    return torch.stack([knn_distance(f, bank[r], k)
-                        for r, f in enumerate(feature_bank_views(critic, x, True))]).mean(0)
+        return knn_distance(first, bank, k)
+    feats = [first] + [normalize_features(critic(rotate(x, r)).glob) for r in range(1, N_ROTATIONS)]
+    return torch.stack([knn_distance(f, bank[r], k) for r, f in enumerate(feats)]).mean(0)

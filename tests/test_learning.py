@@ -24,8 +24,12 @@ BUDGET = {"epochs": 6, "warmup_epochs": 1, "max_train_images": 1000}
 # unstable: seed 2 gave 0.448 because the generator collapses in its first ~100 GAN steps before the
 # autoencoder loss recovers (docs/results.md, "`make demo`: ROC-AUC run to run"). A broken loss, score sign or protocol lands near or
 # below 0.5 (a reversed score near 0.02). The floor 0.85 sits under every measured value and far above
-# chance.
+# chance. On an AMD EPYC (AVX-512, 2026-12-07) the same code gives seed 0 0.882 with LGR alone 0.833
+# (2 threads; identical with the code of 71b5cc0, so the CPU and not a change moved it), and seeds 1/2
+# 0.984 / 0.925 (LGR 0.984 / 0.924; 1 thread). LGR's own floor is therefore 0.75: under every measured
+# value, and a residual that stopped separating Trouser lands near 0.5.
 FLOOR = 0.85
+LGR_FLOOR = 0.75
 
 
 def fmnist_run(tmp_path, cls: str, config: dict) -> dict:
@@ -41,7 +45,7 @@ def test_adcgan_learns_fashion_mnist_trouser(tmp_path):
     assert m["budget"]["train_images"] == 1000 and m["n_test"] == 2000 and m["n_normal"] == 200
     assert m["roc_auc"] > FLOOR, json.dumps(m["component_auroc"])
     # the reconstruction residual alone must already separate Trouser from the rest
-    assert m["component_auroc"]["LGR"] > FLOOR
+    assert m["component_auroc"]["LGR"] > LGR_FLOOR
 
 
 # adcgan+ at a smaller budget: 2 main + 1 warm-up epochs on 600 T-shirt/top images (a harder class than

@@ -26,7 +26,7 @@ from adcgan.io.tensors import as_image_tensor
 from adcgan.training.graphs import check_graphs
 from adcgan.training.precision import bf16_native, check_precision
 from adcgan.training.runtime import cpu_model, resolve_device, versions
-from adcgan.training.split import cap_images
+from adcgan.training.split import holdout_split
 
 
 @dataclass
@@ -264,11 +264,11 @@ def evaluate_saved(model_dir: str | Path, spec: RunSpec, out_dir: str | Path, de
     split = protocol_split(spec, ds, det.config.val_fraction)
     if recalibrate:  # the validation split the model was trained beside (its own seed), never test images
         val_split = protocol_split(dataclasses.replace(spec, seed=det.config.seed), ds, det.config.val_fraction)
-        if set(overrides or {}) & set(BANK_SETTINGS):  # the bank from the images the model was trained on
-            c = det.config
-            det.refit_bank(cap_images(as_image_tensor(ds.train.images[val_split.train_idx]), c.max_train_images,
-                                      c.seed + 1))
-        det.calibrate(ds.train.images[val_split.val_idx])
+        train, val = holdout_split(ds.train.images[val_split.train_idx], ds.train.images[val_split.val_idx],
+                                   det.config)  # the images fit() trained on, and its validation images
+        if set(overrides or {}) & set(BANK_SETTINGS):
+            det.refit_bank(train)
+        det.calibrate(val)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", {"model": str(model_dir.resolve()), "run": spec.to_dict(),
                                                 "detector_config": det.config.to_dict()})

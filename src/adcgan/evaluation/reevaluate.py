@@ -25,19 +25,11 @@ def settings_label(overrides: dict[str, Any]) -> str:
 def reevaluate_study(db: str | Path, overrides: dict[str, Any], runs_root: str | Path,
                      progress: bool = False) -> list[dict[str, Any]]:
     """Rows of run identity + ROC-AUC of every finished run of ``db`` under ``overrides``."""
-    from adcgan.bench.render import variant_label
-    from adcgan.bench.store import Store
+    from adcgan.evaluation.rescore import finished_rows, run_identity
 
-    store = Store(db)
-    try:
-        rows = store.rows("done")
-    finally:
-        store.close()
     label, out = settings_label(overrides), []
-    for r in rows:
-        ident = {"detector": variant_label(r), "dataset": r["dataset"], "scheme": r["scheme"], "cls": r["cls"],
-                 "seed": r["seed"], "preset": r["preset"], "hash": r["hash"][:12], "combine": label,
-                 "components": "all"}
+    for r in finished_rows(db):
+        ident = {**run_identity(r), "combine": label, "components": "all"}
         try:
             metrics = _evaluate_row(r, overrides, Path(runs_root), progress)
             out.append({**ident, "roc_auc": metrics["roc_auc"], "error": ""})

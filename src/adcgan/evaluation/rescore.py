@@ -167,20 +167,30 @@ def selected_components(spec: str | list[str] | None, available: list[str]) -> l
     return parse_components(spec, available)
 
 
-def rescore_study(db: str | Path, variants: list[tuple[str, str]], robust: bool = True) -> list[dict[str, Any]]:
-    """Every finished run of a study under each variant: rows of run identity + ROC-AUC."""
-    from adcgan.bench.render import variant_label
+def finished_rows(db: str | Path) -> list[dict[str, Any]]:
+    """The finished runs of a study database (store rows)."""
     from adcgan.bench.store import Store
 
     store = Store(db)
     try:
-        rows = store.rows("done")
+        return store.rows("done")
     finally:
         store.close()
+
+
+def run_identity(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns that name a run in an ablation table: method (with variant), data set, class, seed, ..."""
+    from adcgan.bench.render import variant_label
+
+    return {"detector": variant_label(row), "dataset": row["dataset"], "scheme": row["scheme"], "cls": row["cls"],
+            "seed": row["seed"], "preset": row["preset"], "hash": row["hash"][:12]}
+
+
+def rescore_study(db: str | Path, variants: list[tuple[str, str]], robust: bool = True) -> list[dict[str, Any]]:
+    """Every finished run of a study under each variant: rows of run identity + ROC-AUC."""
     out = []
-    for r in rows:
-        ident = {"detector": variant_label(r), "dataset": r["dataset"], "scheme": r["scheme"], "cls": r["cls"],
-                 "seed": r["seed"], "preset": r["preset"], "hash": r["hash"][:12]}
+    for r in finished_rows(db):
+        ident = run_identity(r)
         if not r.get("run_dir") or not (Path(r["run_dir"]) / "scores.csv").is_file():
             out.append({**ident, "combine": "-", "components": "-", "roc_auc": math.nan, "error": "no run folder"})
             continue

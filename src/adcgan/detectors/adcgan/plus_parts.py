@@ -76,9 +76,16 @@ def rotation_nll_from_logits(logits: list[Tensor]) -> Tensor:
     return torch.stack([-F.log_softmax(lg, dim=1)[:, r] for r, lg in enumerate(logits)]).mean(0)
 
 
-def rotation_nll(critic: nn.Module, x: Tensor) -> Tensor:
-    """Per-image rotation score (N,): higher = rotations harder to tell = more anomalous."""
-    return rotation_nll_from_logits([rotation_logits(critic, rotate(x, r)) for r in range(N_ROTATIONS)])
+def rotation_globs(critic: nn.Module, x: Tensor) -> list[Tensor]:
+    """The critic's global features (N, F) of ``rotate(x, r)`` for r = 0..3: the passes that ROT, the KNN
+    rotation ensemble and the held-out rotation accuracy all read (computed once per batch)."""
+    return [critic(rotate(x, r)).glob for r in range(N_ROTATIONS)]
+
+
+def rotation_nll(critic: nn.Module, x: Tensor, globs: list[Tensor] | None = None) -> Tensor:
+    """Per-image rotation score (N,): higher = rotations harder to tell = more anomalous.
+    ``globs``: :func:`rotation_globs` of ``x`` when already computed."""
+    return rotation_nll_from_logits([critic.rot(g) for g in (globs or rotation_globs(critic, x))])
 
 
 def normalize_features(f: Tensor) -> Tensor:
@@ -145,10 +152,14 @@ def translation_nll_from_logits(logits: list[Tensor]) -> Tensor:
     return torch.stack(terms).mean(0)
 
 
+def translation_logits(critic: nn.Module, x: Tensor) -> list[Tensor]:
+    """The translation head's logits (N, 6) of ``x`` under each of :func:`translation_combos`' 9 shifts."""
+    return [critic.trans(critic(translate(x, a, b)).glob) for a, b in translation_combos()]
+
+
 def translation_nll(critic: nn.Module, x: Tensor) -> Tensor:
     """Per-image translation score (N,): higher = shifts harder to tell = more anomalous."""
-    return translation_nll_from_logits([critic.trans(critic(translate(x, a, b)).glob)
-                                        for a, b in translation_combos()])
+    return translation_nll_from_logits(translation_logits(critic, x))
 
 
 def heldout_accuracy(critic: nn.Module, x: Tensor) -> dict[str, float]:
@@ -156,13 +167,11 @@ def heldout_accuracy(critic: nn.Module, x: Tensor) -> dict[str, float]:
     the 4 rotations and the translation head's over the 9 shifts (both axes right), for the heads it has."""
     out: dict[str, float] = {}
     if critic.rot is not None:
-        hits = [(rotation_logits(critic, rotate(x, r)).argmax(1) == r).float().mean() for r in range(N_ROTATIONS)]
+        hits = [(critic.rot(g).argmax(1) == r).float().mean() for r, g in enumerate(rotation_globs(critic, x))]
         out["heldout_rotation_accuracy"] = float(torch.stack(hits).mean())
     if critic.trans is not None:
-        hits = []
-        for a, b in translation_combos():
-            lg = critic.trans(critic(translate(x, a, b)).glob)
-            hits.append(((lg[:, :3].argmax(1) == a) & (lg[:, 3:].argmax(1) == b)).float().mean())
+        hits = [((lg[:, :3].argmax(1) == a) & (lg[:, 3:].argmax(1) == b)).float().mean()
+                for (a, b), lg in zip(translation_combos(), translation_logits(critic, x))]
         out["heldout_translation_accuracy"] = float(torch.stack(hits).mean())
     return out
 
@@ -171,15 +180,18 @@ def feature_bank_views(critic: nn.Module, x: Tensor, rotations: bool) -> Tensor:
     """Unit-norm global features of ``x`` (N, C, H, W): (N, F), or (4, N, F) over the 4 rotations."""
     if not rotations:
         return normalize_features(critic(x).glob)
-    return torch.stack([normalize_features(critic(rotate(x, r)).glob) for r in range(N_ROTATIONS)])
+    return torch.stack([normalize_features(g) for g in rotation_globs(critic, x)])
 
 
-def knn_score(critic: nn.Module, x: Tensor, bank: Tensor, k: int, glob: Tensor | None = None) -> Tensor:
+def knn_score(critic: nn.Module, x: Tensor, bank: Tensor, k: int, glob: Tensor | None = None,
+              globs: list[Tensor] | None = None) -> Tensor:
     """KNN component (N,): with a 2-D bank (M, F), the k-NN distance of x's global features (``glob``
     if already computed); with a 3-D bank (4, M, F), the mean over rotations r of the distance of
-    rotate(x, r)'s features to the bank of rotation r (a test-time rotation ensemble)."""
+    rotate(x, r)'s features to the bank of rotation r (a test-time rotation ensemble; ``globs``:
+    :func:`rotation_globs` of ``x`` when already computed, of which rotations 1-3 are read)."""
     first = normalize_features(critic(x).glob if glob is None else glob)
     if bank.dim() == 2:
         return knn_distance(first, bank, k)
-    feats = [first] + [normalize_features(critic(rotate(x, r)).glob) for r in range(1, N_ROTATIONS)]
+    turned = (globs or rotation_globs(critic, x))[1:]
+    feats = [first] + [normalize_features(g) for g in turned]
     return torch.stack([knn_distance(f, bank[r], k) for r, f in enumerate(feats)]).mean(0)

@@ -83,10 +83,11 @@ class ADCGANScoring:
         comps = {"LGR": L.per_sample_l1(x, rec), "LGD": L.per_sample_l1(loc[:len(x)], loc[len(x):]),
                  "LFE": L.per_sample_l1(e, e_rec), "LFL": self._lfl_any(e, e_rec)}
         comps["score"] = L.normality_score(comps["LGR"], comps["LGD"], comps["LFE"], comps["LFL"], c.lam, c.rho)
+        globs = P.rotation_globs(n["D"], x) if c.rotation_weight > 0 else None  # shared by ROT and KNN
         if c.knn_k > 0:
-            comps["KNN"] = P.knn_score(n["D"], x, self.scoring_state["bank"], c.knn_k, glob)
+            comps["KNN"] = P.knn_score(n["D"], x, self.scoring_state["bank"], c.knn_k, glob, globs)
         if c.rotation_weight > 0:
-            comps["ROT"] = P.rotation_nll(n["D"], x)
+            comps["ROT"] = P.rotation_nll(n["D"], x, globs)
         if c.translation_weight > 0:
             comps["TRN"] = P.translation_nll(n["D"], x)
         return comps

@@ -153,6 +153,22 @@ def test_store_claim_finish_and_stale_recovery(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_changed_setting_withdraws_only_never_started_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    old = expand(GridSpec(classes=[1, 2, 3, 4], budget=get_budget("smoke")))
+    store = Store(tmp_path / "s.db")
+    store.add_runs(old)
+    store.claim(old[0].hash, "tok:", "/a")
+    store.finish(old[0].hash, "tok:", fake_metrics(old[0].spec), {"version": "0.1.0", "git_commit": None})
+    store.claim(old[1].hash, "tok:", "/b")
+    store.fail(old[1].hash, "tok:", "interrupted", status="pending")  # interrupted: its folder holds a checkpoint
+    new = expand(GridSpec(classes=[1, 2, 3, 4], budget=get_budget("smoke"), detector_config={"max_val_images": 8}))
+    counts = run_grid(store, new[2:], SequentialExecutor(fake_runner), tmp_path / "runs", progress=False)
+    assert counts["done"] == 2 and "2 never-started run(s) the study no longer plans" in capsys.readouterr().out
+    left = {r["hash"]: r["status"] for r in store.rows()}
+    assert left == {old[0].hash: "done", old[1].hash: "pending", new[2].hash: "done", new[3].hash: "done"}
+    store.close()
+
+
 # ---- driver with a fake runner ---------------------------------------------------------------
 def test_run_grid_skips_done_and_retries_failed(tmp_path: Path) -> None:
     grid = GridSpec(classes=[1, 2], seeds=[0], budget=get_budget("smoke"))

@@ -206,3 +206,27 @@ def test_holdout_run_never_reads_the_test_split(tmp_path, monkeypatch):
     # 6,000 Trouser training images: 1,200 held out, 10,800 other-class training images -> a 1,000 subset
     assert m["n_test"] == 1000 and m["n_normal"] == 100 and m["budget"]["test_images_full"] == 12000
     assert m["roc_auc"] > 0.9  # OC-SVM on Trouser: 0.97-0.99 on the test split (tests/test_baselines.py)
+
+
+# ---- fit's own split: the training and validation caps ---------------------------------------------
+def test_fit_split_caps_validation_without_touching_training():
+    import torch
+
+    from adcgan.config import DetectorConfig
+    from adcgan.training.split import holdout_split
+
+    X = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1)  # image i holds the value i
+    # val_fraction 0.1: 10 held out, 90 train; max_val_images 4 keeps a seeded 4 of the 10, in order
+    train, val = holdout_split(X, None, DetectorConfig(max_val_images=4, seed=3))
+    full_train, full_val = holdout_split(X, None, DetectorConfig(seed=3))
+    assert len(full_val) == 10 and len(val) == 4 and torch.equal(train, full_train)
+    kept = val.flatten().tolist()
+    assert kept == sorted(kept) and set(kept) <= set(full_val.flatten().tolist())
+    again = holdout_split(X, None, DetectorConfig(max_val_images=4, seed=3))[1]
+    assert torch.equal(val, again)
+    # a given validation set is capped the same way; a cap above its size keeps it whole
+    given = torch.arange(200, 230, dtype=torch.uint8).view(30, 1, 1, 1)
+    assert len(holdout_split(X, given, DetectorConfig(max_val_images=8))[1]) == 8
+    assert torch.equal(holdout_split(X, given, DetectorConfig(max_val_images=50))[1], given)
+    with pytest.raises(ValueError, match="max_val_images must be >= 2"):
+        DetectorConfig(max_val_images=1).validate()

@@ -191,6 +191,20 @@ def test_the_study_plans_more_seeds_for_every_close_cell_of_the_committed_databa
         assert planned[(ds, scheme, det, 1)] == planned[(ds, scheme, det, 2)] == 10, (ds, scheme, det)
 
 
+def test_every_finished_run_of_the_committed_database_is_still_planned() -> None:
+    """A block split or a setting added later (ADGAN's validation cap) never orphans a finished run."""
+    store = Store(REPO / "docs" / "results" / "table1_dev.db")
+    try:
+        done = {r["hash"]: (r["detector"], r["dataset"], r["scheme"], r["cls"], r["seed"]) for r in store.rows("done")}
+    finally:
+        store.close()
+    runs = plan(["--config", str(STUDY)])
+    assert done and set(done) <= {r.hash for r in runs}, sorted(v for h, v in done.items() if h not in {r.hash for r in runs})
+    capped = {(r.spec.dataset, r.spec.scheme, r.spec.seed) for r in runs if r.spec.detector_config.get("max_val_images")}
+    assert capped == {("mnist", "all-vs-one", 0), ("fashion-mnist", "all-vs-one", 1), ("fashion-mnist", "all-vs-one", 2)}
+    assert {r.spec.detector for r in runs if r.spec.detector_config.get("max_val_images")} == {"adgan"}
+
+
 def test_all_vs_one_split_of_a_tiny_labelled_set() -> None:
     train = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 2])  # class 1 at indices 1, 4, 7
     test = np.array([2, 1, 0, 1, 0, 2])

@@ -63,12 +63,17 @@ def _honour_stop(store: Any, todo: list[Any], in_flight: dict[str, Task]) -> Non
 
 
 def _prepare(store: Any, planned: list[Any], retry_failed: bool) -> tuple[list[Any], int]:
-    """Stale ``running`` rows back to ``pending``, the planned runs added; returns (to do, done count)."""
+    """Stale ``running`` rows back to ``pending``, the planned runs added, never-started rows the study no
+    longer plans withdrawn; returns (to do, done count)."""
     store.request_stop(False)  # a new start withdraws an earlier stop request
     stale = store.recover_stale()
     if stale:
         print(f"bench: {len(stale)} interrupted run(s) from an earlier process will be resumed", flush=True)
     store.add_runs(planned)
+    withdrawn = store.withdraw_unplanned([p.hash for p in planned])
+    if withdrawn:
+        print(f"bench: {withdrawn} never-started run(s) the study no longer plans (settings changed) withdrawn",
+              flush=True)
     return _todo(store, planned, retry_failed)
 
 

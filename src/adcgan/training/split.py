@@ -17,12 +17,13 @@ def holdout_split(X: Any, X_val: Any, config: DetectorConfig) -> tuple[torch.Ten
 
     Without ``X_val``, ``config.val_fraction`` of ``X`` is held out (permutation seeded by
     ``config.seed``); then the training part is capped at ``config.max_train_images`` (a seeded
-    subset, ``config.seed + 1``, in the original order).
+    subset, ``config.seed + 1``, in the original order) and the validation part, given or held out,
+    at ``config.max_val_images`` (``config.seed + 2``).
 
     Args:
         X: Normal training images (NHWC array or NCHW tensor).
         X_val: Normal validation images, or ``None``.
-        config: Supplies ``val_fraction``, ``max_train_images`` and ``seed``.
+        config: Supplies ``val_fraction``, ``max_train_images``, ``max_val_images`` and ``seed``.
 
     Returns:
         ``(train, val)``; ``val`` is ``None`` when nothing was held out.
@@ -33,6 +34,8 @@ def holdout_split(X: Any, X_val: Any, config: DetectorConfig) -> tuple[torch.Ten
         perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed))
         n_val = int(round(len(data) * config.val_fraction))
         val, data = data[perm[:n_val].sort().values], data[perm[n_val:].sort().values]
+    if val is not None:
+        val = cap_images(val, config.max_val_images, config.seed + 2)
     return cap_images(data, config.max_train_images, config.seed + 1), val
 
 

@@ -197,13 +197,11 @@ class Store:
     def withdraw_unplanned(self, planned: list[str]) -> int:
         """Delete the never-started ``pending`` rows whose hash is not in ``planned``; returns how many.
 
-        A study file whose settings changed plans new hashes for its runs; the rows of the old ones
-        hold nothing (no attempt, no run folder) and would stay pending forever. Rows with results,
-        and interrupted rows (whose folders hold checkpoints), are never touched.
+        A changed study file plans new hashes; its old never-started rows hold nothing and would stay
+        pending forever. Rows with results, and interrupted rows (checkpoints), are never touched.
         """
-        keep = set(planned)
-        gone = [r[0] for r in self.conn.execute("SELECT hash FROM runs WHERE status='pending' AND attempts=0")
-                if r[0] not in keep]
+        keep, rows = set(planned), self.conn.execute("SELECT hash FROM runs WHERE status='pending' AND attempts=0")
+        gone = [r[0] for r in rows if r[0] not in keep]
         with self.tx() as c:
             c.executemany("DELETE FROM runs WHERE hash=? AND status='pending' AND attempts=0", [(h,) for h in gone])
         return len(gone)

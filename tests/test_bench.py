@@ -228,6 +228,28 @@ def test_cli_config_file_flags_override_and_dry_run(tmp_path: Path, capsys: pyte
     assert not (tmp_path / "x.db").exists()
 
 
+def test_cli_stages_runs_part_of_a_study_and_leaves_the_rest_pending(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    from adcgan.cli.bench import merged_settings, planned_runs
+
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('detectors = ["adcgan"]\ndatasets = ["mnist"]\npreset = "smoke"\n'
+                   '[[grid]]\nclasses = [1]\n[[grid]]\nstage = 1\nclasses = [2, 3]\n', encoding="utf-8")
+    db = tmp_path / "s.db"
+    argv = ["bench", "--config", str(cfg), "--db", str(db), "--quiet"]
+    study, _ = planned_runs(merged_settings(build_parser().parse_args(argv)), build_parser().parse_args(argv))
+    Store(db).add_runs(study)  # every run of the study pending, as after an earlier start
+    assert run_bench_command(build_parser().parse_args([*argv, "--stages", "0"]), runner=fake_runner) == 0
+    assert "bench: 1 runs (stages 0 of the study's 3)" in capsys.readouterr().out
+    store = Store(db)
+    assert sorted((r["cls"], r["status"]) for r in store.rows()) == [(1, "done"), (2, "pending"), (3, "pending")]
+    store.close()
+    with pytest.raises(ValueError, match="the study has no stage 7; its stages: 0, 1"):
+        run_bench_command(build_parser().parse_args([*argv, "--stages", "0,7"]), runner=fake_runner)
+    with pytest.raises(ValueError, match="--stages must be a comma list of integers"):
+        run_bench_command(build_parser().parse_args([*argv, "--stages", "first"]), runner=fake_runner)
+
+
 def test_cli_ray_missing_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError

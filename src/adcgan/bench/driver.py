@@ -62,7 +62,7 @@ def _honour_stop(store: Any, todo: list[Any], in_flight: dict[str, Task]) -> Non
         todo.clear()
 
 
-def _prepare(store: Any, planned: list[Any], retry_failed: bool) -> tuple[list[Any], int]:
+def _prepare(store: Any, planned: list[Any], retry_failed: bool, study: list[str] | None) -> tuple[list[Any], int]:
     """Stale ``running`` rows back to ``pending``, the planned runs added, never-started rows the study no
     longer plans withdrawn; returns (to do, done count)."""
     store.request_stop(False)  # a new start withdraws an earlier stop request
@@ -70,7 +70,7 @@ def _prepare(store: Any, planned: list[Any], retry_failed: bool) -> tuple[list[A
     if stale:
         print(f"bench: {len(stale)} interrupted run(s) from an earlier process will be resumed", flush=True)
     store.add_runs(planned)
-    withdrawn = store.withdraw_unplanned([p.hash for p in planned])
+    withdrawn = store.withdraw_unplanned([p.hash for p in planned] if study is None else study)
     if withdrawn:
         print(f"bench: {withdrawn} never-started run(s) the study no longer plans (settings changed) withdrawn",
               flush=True)
@@ -78,11 +78,12 @@ def _prepare(store: Any, planned: list[Any], retry_failed: bool) -> tuple[list[A
 
 
 def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retry_failed: bool = True,
-             progress: bool = True) -> dict[str, int]:
+             progress: bool = True, study: list[str] | None = None) -> dict[str, int]:
     """Run every planned run not yet done, writing each result to ``store`` as it arrives.
 
     Stale ``running`` rows (their driver is gone) become ``pending`` first;
-    ``done`` rows are skipped. On an interrupt the runs in flight go back to
+    ``done`` rows are skipped. ``study`` (hashes) is the whole study when ``planned`` is a part of it
+    (``--stages``): never-started rows outside it are withdrawn. On an interrupt the runs in flight go back to
     ``pending`` (their run folders stay, so the next start resumes them).
 
     Returns:
@@ -95,7 +96,7 @@ def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retr
     from adcgan.io.progress import interactive
 
     token = driver_token()
-    todo, n_done = _prepare(store, planned, retry_failed)
+    todo, n_done = _prepare(store, planned, retry_failed, study)
     common = {"version": adcgan.__version__, "git_commit": git_commit()}  # provenance of every row
     in_flight: dict[str, Task] = {}
     bar = tqdm(total=len(planned), initial=n_done, desc="bench", unit="run", position=0,

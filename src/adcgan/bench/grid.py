@@ -135,6 +135,7 @@ class PlannedRun:
     budget_name: str
     budget: dict[str, Any]
     cls_name: str
+    stage: int = 0
 
     @property
     def folder_name(self) -> str:

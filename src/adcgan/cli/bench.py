@@ -62,6 +62,8 @@ def _exec_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-threads", type=int, help="torch threads per run (default: cores / workers)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps (not part of a run's identity)")
     p.add_argument("--data-dir", help="folder holding the data set(s)")
+    p.add_argument("--stages", help="comma list of the study file's stages to run now, e.g. 0 (default: all); "
+                                    "the runs of the other stages stay planned and pending")
     p.add_argument("--no-retry-failed", action="store_true", help="leave failed runs failed")
     p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -177,7 +179,8 @@ def plan_study(m: dict[str, Any], flags: dict[str, Any] | None = None) -> list[A
             s = run.spec
             ds = order["dataset"].setdefault(s.dataset, len(order["dataset"]))
             sc = order["scheme"].setdefault(s.scheme, len(order["scheme"]))
-            keyed.append(((int(bm.get("stage") or 0), s.seed, ds, sc, s.cls, b, d), run))
+            run.stage = int(bm.get("stage") or 0)
+            keyed.append(((run.stage, s.seed, ds, sc, s.cls, b, d), run))
     return [run for _, run in sorted(keyed, key=lambda kr: kr[0])]
 
 
@@ -201,6 +204,22 @@ def default_out_root(db: str | Path) -> Path:
     return db.parent / f"{db.stem}_runs"
 
 
+def planned_runs(m: dict[str, Any], args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    """(every planned run of the study, the runs of the ``--stages`` asked for: all when none are)."""
+    study = plan_study(m, _flag_settings(args))
+    if m.get("stages") is None:
+        return study, study
+    try:
+        stages = {int(v) for v in _as_list(m["stages"])}
+    except ValueError:
+        raise ValueError(f"--stages must be a comma list of integers, got {m['stages']!r}") from None
+    missing = sorted(stages - {p.stage for p in study})
+    if missing:
+        raise ValueError(f"the study has no stage {', '.join(map(str, missing))}; its stages: "
+                         f"{', '.join(map(str, sorted({p.stage for p in study})))}")
+    return study, [p for p in study if p.stage in stages]
+
+
 def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Run (or resume) the grid; exit 0 when every run is done, 1 when some failed."""
     from adcgan.bench.driver import run_grid
@@ -210,12 +229,13 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     m = merged_settings(args)
     if not m.get("db"):
         raise ValueError("adcgan bench needs --db FILE (the study database; rerun with the same file to resume)")
-    planned = plan_study(m, _flag_settings(args))
+    study, planned = planned_runs(m, args)
     out_root = Path(m.get("out_root") or default_out_root(m["db"]))
     keys = sorted({(p.budget_name, *[p.budget[k] for k in ("epochs", "warmup_epochs", "batch_size",
                                                              "max_train_images", "max_test_images")])
                    for p in planned}, key=str)
-    print(f"bench: {len(planned)} runs -> {m['db']} (run folders in {out_root})", flush=True)
+    part = f" (stages {m['stages']} of the study's {len(study)})" if len(planned) < len(study) else ""
+    print(f"bench: {len(planned)} runs{part} -> {m['db']} (run folders in {out_root})", flush=True)
     for k in keys:
         print(f"bench: budget {budget_text(k)}", flush=True)
     if m.get("dry_run"):
@@ -226,7 +246,8 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     executor = make_executor(m, runner, progress)
     store = Store(m["db"])
     try:
-        counts = run_grid(store, planned, executor, out_root, not m.get("no_retry_failed"), progress)
+        counts = run_grid(store, planned, executor, out_root, not m.get("no_retry_failed"), progress,
+                          study=[p.hash for p in study])
         if counts["running"] and store.recover_stale():  # a driver that died meanwhile: its runs are pending
             counts = store.counts([p.hash for p in planned])
     finally:

@@ -81,10 +81,9 @@ def run_grid(store: Any, planned: list[Any], executor: Any, out_root: Path, retr
              progress: bool = True, study: list[str] | None = None) -> dict[str, int]:
     """Run every planned run not yet done, writing each result to ``store`` as it arrives.
 
-    Stale ``running`` rows (their driver is gone) become ``pending`` first;
-    ``done`` rows are skipped. ``study`` (hashes) is the whole study when ``planned`` is a part of it
-    (``--stages``): never-started rows outside it are withdrawn. On an interrupt the runs in flight go back to
-    ``pending`` (their run folders stay, so the next start resumes them).
+    Stale ``running`` rows (their driver is gone) become ``pending`` first; ``done`` rows are skipped;
+    never-started rows outside ``study`` (hashes; default ``planned``, which ``--stages`` makes a part of it)
+    are withdrawn. On an interrupt the runs in flight go back to ``pending`` (their folders stay: resumable).
 
     Returns:
         Counts by status over the planned runs after this call.

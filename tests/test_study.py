@@ -200,7 +200,8 @@ def test_every_finished_run_of_the_committed_database_is_still_planned() -> None
     finally:
         store.close()
     runs = plan(["--config", str(STUDY)])
-    assert done and set(done) <= {r.hash for r in runs}, sorted(v for h, v in done.items() if h not in {r.hash for r in runs})
+    planned = {r.hash for r in runs}
+    assert done and set(done) <= planned, sorted(v for h, v in done.items() if h not in planned)
     capped = {(r.spec.dataset, r.spec.scheme, r.spec.seed) for r in runs if r.spec.detector_config.get("max_val_images")}
     assert capped == {("mnist", "all-vs-one", 0), ("fashion-mnist", "all-vs-one", 1), ("fashion-mnist", "all-vs-one", 2)}
     assert {r.spec.detector for r in runs if r.spec.detector_config.get("max_val_images")} == {"adgan"}

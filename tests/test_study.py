@@ -61,18 +61,24 @@ def test_table1_study_plans_exactly_the_declared_cells(capsys: pytest.CaptureFix
 
 def test_plus_dev_study_plans_each_candidate_on_the_development_protocol_only(tmp_path: Path) -> None:
     """issues 23/24: every run of studies/plus-dev.toml is adcgan+ on the holdout protocol (never the test
-    split); Fashion-MNIST: defaults + 5 single-setting candidates, CIFAR-10 (stage 1): defaults + 3; x 10."""
+    split); Fashion-MNIST: defaults + 5 single-setting candidates; CIFAR-10 stage 1: defaults + the half-width
+    critic; stage 2: 4 candidates, each on top of the half-width critic; x 10 classes, stages in order."""
     runs = plan(["--config", str(REPO / "studies" / "plus-dev.toml"), "--db", str(tmp_path / "p.db")])
-    assert len(runs) == 100 and {r.spec.test_set for r in runs} == {"holdout"}
+    assert len(runs) == 120 and {r.spec.test_set for r in runs} == {"holdout"}
     assert {r.spec.detector_config["variant"] for r in runs} == {"plus"}
     budget_keys = {"variant", "batch_size", "epochs", "warmup_epochs", "max_train_images"}
     extra = Counter((r.spec.dataset, tuple(sorted(set(r.spec.detector_config) - budget_keys))) for r in runs)
+    half = "critic_width"
     assert extra == {("fashion-mnist", ()): 10, ("fashion-mnist", ("see_edges",)): 10,
                      ("fashion-mnist", ("translation_weight",)): 10, ("fashion-mnist", ("rotation_views",)): 10,
-                     ("fashion-mnist", ("rotated_negatives",)): 10, ("fashion-mnist", ("critic_width",)): 10,
-                     ("cifar10-jpeg", ()): 10, ("cifar10-jpeg", ("translation_weight",)): 10,
-                     ("cifar10-jpeg", ("rotated_negatives",)): 10, ("cifar10-jpeg", ("critic_width",)): 10}
-    assert all(r.spec.dataset == "fashion-mnist" for r in runs[:60])     # stage 0 first
+                     ("fashion-mnist", ("rotated_negatives",)): 10, ("fashion-mnist", (half,)): 10,
+                     ("cifar10-jpeg", ()): 10, ("cifar10-jpeg", (half,)): 10,
+                     ("cifar10-jpeg", (half, "translation_weight")): 10,
+                     ("cifar10-jpeg", (half, "rotated_negatives")): 10,
+                     ("cifar10-jpeg", (half, "rotation_views")): 10, ("cifar10-jpeg", (half, "see_edges")): 10}
+    assert [r.stage for r in runs] == [0] * 60 + [1] * 20 + [2] * 40
+    assert all(r.spec.dataset == "fashion-mnist" for r in runs[:60])
+    assert {r.spec.detector_config.get(half) for r in runs if r.stage == 2} == {0.5}
     assert {(r.budget["max_train_images"], r.budget["max_test_images"]) for r in runs} == {(2000, 2000)}
 
 

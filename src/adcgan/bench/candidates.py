@@ -1,0 +1,212 @@
+"""Issue 24's decision rule for adcgan+ candidates, applied to a development study's finished runs.
+
+The rule was fixed in ``docs/plus.md`` before any of the study's runs (``studies/plus-dev.toml``): each
+candidate setting runs on every class of CIFAR-10 (the target) and Fashion-MNIST (the guard) on the holdout
+protocol, against its base (the same settings without it); it is adopted when it raises the target's mean
+ROC-AUC by at least :data:`TARGET_GAIN` points and lowers the guard's by at most :data:`GUARD_LOSS`. A
+compute setting (:data:`COMPUTE_SETTINGS`) is adopted when it costs at most :data:`GUARD_LOSS` on both.
+
+Input: rows of a study store (``config_json``, ``metrics_json``, ``roc_auc``); output: dicts and Markdown
+lines, so ``adcgan bench report`` and the page block ``plus-candidates`` show the same verdicts.
+"""
+from __future__ import annotations
+
+import json
+from statistics import mean
+from typing import Any
+
+TARGET, GUARD = "cifar10-jpeg", "fashion-mnist"
+"""The data set a candidate must improve and the one it must not hurt."""
+TARGET_GAIN = 1.0
+"""Points of mean ROC-AUC a candidate must add on the target data set."""
+GUARD_LOSS = 0.5
+"""Points of mean ROC-AUC a candidate may cost on the guard data set (a compute setting: on both)."""
+COMPUTE_SETTINGS = ("critic_width",)
+"""Settings that buy compute rather than accuracy."""
+BUDGET_SETTINGS = ("variant", "batch_size", "epochs", "warmup_epochs", "max_train_images", "device")
+"""Detector settings that name the variant or the budget, not a candidate."""
+LABEL_FREE = ("heldout_rotation_accuracy", "heldout_translation_accuracy")
+"""The label-free figures a run records in ``train_info`` (reported beside the ROC-AUCs, deciding nothing)."""
+
+Settings = tuple[tuple[str, Any], ...]
+
+
+def settings_of(row: dict[str, Any]) -> Settings:
+    """A run's candidate settings: its detector settings beyond the variant and the budget, sorted."""
+    cfg = json.loads(row.get("config_json") or "{}").get("detector_config") or {}
+    return tuple(sorted((k, v) for k, v in cfg.items() if k not in BUDGET_SETTINGS))
+
+
+def label(settings: Settings) -> str:
+    """``defaults`` or ``critic_width=0.5, see_edges=true``."""
+    text = lambda v: json.dumps(v) if isinstance(v, bool) else str(v)  # noqa: E731
+    return ", ".join(f"{k}={text(v)}" for k, v in settings) or "defaults"
+
+
+def is_development_run(row: dict[str, Any]) -> bool:
+    """An adcgan+ one-vs-all run of seed 0 on the holdout protocol, finished with a ROC-AUC."""
+    cfg = json.loads(row.get("config_json") or "{}")
+    return (cfg.get("test_set") == "holdout" and (cfg.get("detector_config") or {}).get("variant") == "plus"
+            and row.get("scheme") == "one-vs-all" and row.get("seed") == 0 and row.get("roc_auc") is not None)
+
+
+def group_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, Settings], dict[int, dict[str, Any]]]:
+    """The development runs (:func:`is_development_run`) by (data set, settings), then by class."""
+    out: dict[tuple[str, Settings], dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        if is_development_run(r):
+            out.setdefault((r["dataset"], settings_of(r)), {})[int(r["cls"])] = r
+    return out
+
+
+def base_of(settings: Settings, present: set[Settings]) -> Settings | None:
+    """The settings ``settings`` extends by one key, among ``present``: dropping a compute setting last."""
+    keys = sorted(range(len(settings)), key=lambda i: settings[i][0] in COMPUTE_SETTINGS)
+    for i in keys:
+        smaller = settings[:i] + settings[i + 1:]
+        if smaller in present:
+            return smaller
+    return None
+
+
+def n_classes(dataset: str, runs: dict[int, dict[str, Any]]) -> int:
+    """The number of classes of ``dataset`` (from its spec; the classes seen where it has none)."""
+    from adcgan.data import get_spec
+    from adcgan.data.errors import DataError
+
+    try:
+        return len(get_spec(dataset).class_names) or len(runs)
+    except DataError:
+        return len(runs)
+
+
+def label_free_mean(runs: dict[int, dict[str, Any]], key: str) -> float | None:
+    """Mean of a label-free figure over the runs that recorded it (None when none did)."""
+    vals = [v for r in runs.values()
+            if (v := (json.loads(r.get("metrics_json") or "{}").get("train_info") or {}).get(key)) is not None]
+    return mean(vals) if vals else None
+
+
+def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (data set, settings): classes done, mean ROC-AUC (%), its base and the paired Δ (points)."""
+    groups = group_runs(rows)
+    table = []
+    for (ds, settings), runs in sorted(groups.items(), key=lambda kv: (kv[0][0] != TARGET, len(kv[0][1]), kv[0])):
+        present = {s for d, s in groups if d == ds}
+        base = base_of(settings, present) if settings else None
+        row = {"dataset": ds, "settings": settings, "classes": len(runs), "of": n_classes(ds, runs),
+               "mean": 100 * mean(r["roc_auc"] for r in runs.values()), "base": base, "delta": None,
+               **{k: label_free_mean(runs, k) for k in LABEL_FREE}}
+        if base is not None:
+            pair = sorted(set(runs) & set(groups[(ds, base)]))
+            base_runs = groups[(ds, base)]
+            if pair:
+                row["delta"] = 100 * mean(runs[c]["roc_auc"] - base_runs[c]["roc_auc"] for c in pair)
+            row["complete"] = len(pair) == row["of"] and len(runs) == row["of"]
+        table.append(row)
+    return table
+
+
+def candidate_of(row: dict[str, Any]) -> Settings:
+    """The setting(s) a comparison row adds to its base."""
+    return tuple(kv for kv in row["settings"] if kv not in (row["base"] or ()))
+
+
+def verdicts(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per candidate: its Δ on the target and the guard and the rule's verdict (``pending`` until both
+    data sets have every class of the candidate and its base)."""
+    by_cand: dict[Settings, dict[str, dict[str, Any]]] = {}
+    for row in table:
+        if row["base"] is not None:
+            by_cand.setdefault(candidate_of(row), {})[row["dataset"]] = row
+    out = []
+    for cand, rows in by_cand.items():
+        t, g = rows.get(TARGET), rows.get(GUARD)
+        verdict = "pending"
+        if t and g and t.get("complete") and g.get("complete"):
+            compute = any(k in COMPUTE_SETTINGS for k, _ in cand)
+            if compute:
+                ok = t["delta"] >= -GUARD_LOSS and g["delta"] >= -GUARD_LOSS
+            else:
+                ok = t["delta"] >= TARGET_GAIN and g["delta"] >= -GUARD_LOSS
+            verdict = "adopted" if ok else "not adopted"
+        out.append({"candidate": cand, "target": t, "guard": g, "verdict": verdict})
+    return out
+
+
+def ranks(values: list[float]) -> list[float]:
+    """Ranks 1..n of ``values``, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in order[i:j + 1]:
+            out[k] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Spearman's rank correlation of ``x`` and ``y`` (None under 3 pairs or for a constant side)."""
+    if len(x) < 3:
+        return None
+    rx, ry = ranks(x), ranks(y)
+    mx, my = mean(rx), mean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return sxy / (sxx * syy) ** 0.5 if sxx and syy else None
+
+
+def tracking(rows: list[dict[str, Any]], key: str = LABEL_FREE[0]) -> dict[str, tuple[float, int]]:
+    """Per data set: the mean over classes of the rank correlation, across a class's runs (one per
+    setting), of a label-free figure with the ROC-AUC; and the number of classes it averages."""
+    by: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for (ds, _), runs in group_runs(rows).items():
+        for c, r in runs.items():
+            v = (json.loads(r.get("metrics_json") or "{}").get("train_info") or {}).get(key)
+            if v is not None:
+                by.setdefault((ds, c), []).append((v, r["roc_auc"]))
+    per_ds: dict[str, list[float]] = {}
+    for (ds, _), pairs in by.items():
+        rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
+        if rho is not None:
+            per_ds.setdefault(ds, []).append(rho)
+    return {ds: (mean(v), len(v)) for ds, v in per_ds.items()}
+
+
+def _pct(v: float | None, signed: bool = False) -> str:
+    return "–" if v is None else (f"{v:+.1f}" if signed else f"{v:.1f}")
+
+
+def _acc(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}"
+
+
+def lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown: the rule, the comparison table, the verdicts and how the label-free figure tracks."""
+    table = comparisons(rows)
+    if not table:
+        return ["No finished development run yet."]
+    out = [f"The rule (`docs/plus.md`, fixed before any run): a candidate is adopted when it raises the {TARGET} "
+           f"mean ROC-AUC by ≥ {TARGET_GAIN:.1f} point and lowers the {GUARD} mean by ≤ {GUARD_LOSS:.1f}; "
+           f"a compute setting ({', '.join(COMPUTE_SETTINGS)}) when it costs ≤ {GUARD_LOSS:.1f} on both. "
+           "Seed 0, holdout protocol (training split only); Δ is the mean over the classes both runs have.", "",
+           "| data set | settings | classes | mean ROC-AUC (%) | base | Δ vs base (points) "
+           "| held-out rotation acc. (%) | held-out translation acc. (%) |", "|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        out.append(f"| {r['dataset']} | {label(r['settings'])} | {r['classes']}/{r['of']} | {_pct(r['mean'])} | "
+                   f"{'–' if r['base'] is None else label(r['base'])} | {_pct(r['delta'], True)} | "
+                   f"{_acc(r[LABEL_FREE[0]])} | {_acc(r[LABEL_FREE[1]])} |")
+    out += ["", f"| candidate | {TARGET} Δ | {GUARD} Δ | verdict |", "|---|---|---|---|"]
+    for v in verdicts(table):
+        t, g = (_pct(x["delta"], True) if x else "not run" for x in (v["target"], v["guard"]))
+        out.append(f"| {label(v['candidate'])} | {t} | {g} | {v['verdict']} |")
+    track = tracking(rows)
+    if track:
+        parts = [f"{ds} {rho:+.2f} ({n} classes)" for ds, (rho, n) in sorted(track.items())]
+        out += ["", "Held-out rotation accuracy against ROC-AUC (label-free; decides nothing in this round): "
+                "rank correlation across a class's runs, mean over classes: " + "; ".join(parts) + "."]
+    return out

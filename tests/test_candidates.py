@@ -1,0 +1,96 @@
+"""Issue 24's decision rule over a development study (adcgan.bench.candidates), on hand-built runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adcgan.bench import GridSpec, SequentialExecutor, Store, expand, get_budget, run_grid
+from adcgan.bench import candidates as C
+from adcgan.bench.render import render_report
+
+# Per-class ROC-AUC of today's defaults, and each setting's shift in AUROC units (so points / 100)
+BASE = {"cifar10-jpeg": [0.60 + 0.01 * c for c in range(10)], "fashion-mnist": [0.90 + 0.005 * c for c in range(10)]}
+HALF = {"critic_width": 0.5}
+SHIFTS = {  # (data set, settings) -> shift of every class
+    ("cifar10-jpeg", ()): 0.0, ("cifar10-jpeg", (("critic_width", 0.5),)): -0.003,
+    ("cifar10-jpeg", (("critic_width", 0.5), ("translation_weight", 1.0))): -0.003 + 0.012,
+    ("cifar10-jpeg", (("critic_width", 0.5), ("rotated_negatives", 0.5))): -0.003 + 0.008,
+    ("fashion-mnist", ()): 0.0, ("fashion-mnist", (("critic_width", 0.5),)): -0.004,
+    ("fashion-mnist", (("translation_weight", 1.0),)): 0.0, ("fashion-mnist", (("rotated_negatives", 0.5),)): -0.002,
+}
+
+
+def row(ds: str, settings: tuple, cls: int, auc: float, **over) -> dict:
+    cfg = {"test_set": "holdout", "detector_config": {"variant": "plus", "epochs": 5, **dict(settings)}}
+    info = {"train_info": {"heldout_rotation_accuracy": 0.5 + auc / 4}}
+    return {"dataset": ds, "scheme": "one-vs-all", "seed": 0, "cls": cls, "roc_auc": auc, "detector": "adcgan+",
+            "config_json": json.dumps(cfg), "metrics_json": json.dumps(info), **over}
+
+
+def study_rows(skip: tuple | None = None) -> list[dict]:
+    return [row(ds, s, c, BASE[ds][c] + shift) for (ds, s), shift in SHIFTS.items() for c in range(10)
+            if (ds, s, c) != skip]
+
+
+def test_each_candidate_is_compared_with_its_base_and_judged_by_the_rule() -> None:
+    baseline = row("cifar10-jpeg", (), 0, 0.99, detector="ocsvm",
+                   config_json=json.dumps({"test_set": "standard", "detector_config": {}}))
+    table = C.comparisons(study_rows() + [baseline])  # the test-split run of another detector is ignored
+    by = {(r["dataset"], r["settings"]): r for r in table}
+    tr = by[("cifar10-jpeg", (("critic_width", 0.5), ("translation_weight", 1.0)))]
+    assert tr["base"] == (("critic_width", 0.5),) and tr["delta"] == pytest.approx(1.2) and tr["complete"]
+    assert by[("cifar10-jpeg", (("critic_width", 0.5),))]["base"] == ()
+    assert by[("cifar10-jpeg", ())]["mean"] == pytest.approx(64.5) and by[("cifar10-jpeg", ())]["delta"] is None
+    assert by[("fashion-mnist", (("critic_width", 0.5),))]["delta"] == pytest.approx(-0.4)
+    verdict = {C.label(v["candidate"]): v["verdict"] for v in C.verdicts(table)}
+    # half width: -0.3 / -0.4, within 0.5 on both; translation +1.2 / 0.0; rotated negatives +0.8 < 1
+    assert verdict == {"critic_width=0.5": "adopted", "translation_weight=1.0": "adopted",
+                       "rotated_negatives=0.5": "not adopted"}
+
+
+def test_a_candidate_missing_a_class_is_pending_and_a_base_needs_one_key_less() -> None:
+    rows = study_rows(skip=("cifar10-jpeg", (("critic_width", 0.5), ("translation_weight", 1.0)), 3))
+    verdict = {C.label(v["candidate"]): v["verdict"] for v in C.verdicts(C.comparisons(rows))}
+    assert verdict["translation_weight=1.0"] == "pending" and verdict["critic_width=0.5"] == "adopted"
+    present = {(), (("critic_width", 0.5),), (("translation_weight", 1.0),)}
+    both = (("critic_width", 0.5), ("translation_weight", 1.0))
+    assert C.base_of(both, present) == (("critic_width", 0.5),)  # the compute setting stays in the base
+    assert C.base_of(both, {()}) is None and C.label(both) == "critic_width=0.5, translation_weight=1.0"
+    assert C.label((("see_edges", True),)) == "see_edges=true" and C.label(()) == "defaults"
+
+
+def test_rank_correlation_by_hand() -> None:
+    assert C.ranks([3.0, 1.0, 1.0, 2.0]) == [4.0, 1.5, 1.5, 3.0]
+    assert C.spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert C.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # ranks x (1, 2, 3, 4), y (2, 1, 4, 3): 1 - 6 * sum d^2 / (n (n^2 - 1)) = 1 - 6 * 4 / 60 = 0.6
+    assert C.spearman([1, 2, 3, 4], [2, 1, 4, 3]) == pytest.approx(0.6)
+    assert C.spearman([1, 2], [1, 2]) is None and C.spearman([1, 1, 1], [1, 2, 3]) is None
+    # the hand-built accuracy rises with the AUROC in every class: +1 on both data sets, 10 classes each
+    assert C.tracking(study_rows()) == {"cifar10-jpeg": (pytest.approx(1.0), 10), "fashion-mnist": (pytest.approx(1.0), 10)}
+
+
+def test_the_report_and_a_page_block_show_the_verdicts(tmp_path: Path) -> None:
+    def runner(spec, out_dir, resume=False, progress=True):
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        auc = 0.70 + 0.01 * int(spec.cls) + (0.015 if spec.detector_config.get("translation_weight") else 0.0)
+        return {"roc_auc": auc, "budget": {"epochs": 1, "warmup_epochs": 0}, "device": "cpu", "n_test": 10,
+                "n_anomalous": 5, "train_info": {"heldout_rotation_accuracy": auc}}
+
+    store = Store(tmp_path / "s.db")
+    for ds in ("fashion-mnist", "cifar10-jpeg"):
+        for extra in ({}, {"translation_weight": 1.0}):
+            grid = GridSpec(datasets=[ds], classes="all", test_set="holdout", budget=get_budget("smoke"),
+                            detector_config={"variant": "plus", **extra})
+            run_grid(store, expand(grid), SequentialExecutor(runner), tmp_path / "runs", progress=False)
+    store.close()
+    page = tmp_path / "plus.md"
+    page.write_text("intro\n<!-- plus-candidates:begin -->\nold\n<!-- plus-candidates:end -->\nend\n", encoding="utf-8")
+    render_report(tmp_path / "s.db", tmp_path / "rep", pages=[page])
+    text = page.read_text(encoding="utf-8")
+    assert "\nold\n" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert "| translation_weight=1.0 | +1.5 | +1.5 | adopted |" in text
+    assert "| cifar10-jpeg | translation_weight=1.0 | 10/10 | 76.0 | defaults | +1.5 |" in text
+    assert "## adcgan+ candidates (issue 24's rule)" in (tmp_path / "rep" / "results.md").read_text(encoding="utf-8")

@@ -94,3 +94,23 @@ def test_the_report_and_a_page_block_show_the_verdicts(tmp_path: Path) -> None:
     assert "| translation_weight=1.0 | +1.5 | +1.5 | adopted |" in text
     assert "| cifar10-jpeg | translation_weight=1.0 | 10/10 | 76.0 | defaults | +1.5 |" in text
     assert "## adcgan+ candidates (issue 24's rule)" in (tmp_path / "rep" / "results.md").read_text(encoding="utf-8")
+
+
+def test_a_score_variant_is_judged_against_the_runs_it_was_scored_from() -> None:
+    rows = study_rows()
+    shift = {("cifar10-jpeg", "knn_rotations=true"): 0.011, ("fashion-mnist", "knn_rotations=true"): -0.001,
+             ("cifar10-jpeg", "components=-LFL"): 0.005, ("fashion-mnist", "components=-LFL"): 0.02}
+    for r in rows:
+        if C.settings_of(r) in ((), (("critic_width", 0.5),)):  # variants recorded on two settings
+            extra = 0.1 if C.settings_of(r) else 0.0             # (the half-width ones must not decide)
+            r["metrics_json"] = json.dumps({"score_variants": [
+                {"label": lab, "roc_auc": r["roc_auc"] + s - extra} for (ds, lab), s in shift.items()
+                if ds == r["dataset"]]})
+    table = C.comparisons(rows)
+    by = {(r["dataset"], C.label(r["settings"])): r for r in table}
+    knn = by[("cifar10-jpeg", "scored with knn_rotations=true")]
+    assert knn["base"] == () and knn["delta"] == pytest.approx(1.1) and knn["mean"] == pytest.approx(65.6)
+    verdict = {C.label(v["candidate"]): v["verdict"] for v in C.verdicts(table)}
+    assert verdict["scored with knn_rotations=true"] == "adopted"       # +1.1 / -0.1
+    assert verdict["scored with components=-LFL"] == "not adopted"      # +0.5 / +2.0
+    assert "| scored with knn_rotations=true | +1.1 | -0.1 | adopted |" in C.lines(rows)

@@ -37,10 +37,14 @@ def settings_of(row: dict[str, Any]) -> Settings:
     return tuple(sorted((k, v) for k, v in cfg.items() if k not in BUDGET_SETTINGS))
 
 
+SCORED = "scored with"
+"""The key of a score-side candidate in a settings tuple: ``("scored with", "knn_rotations=true")``."""
+
+
 def label(settings: Settings) -> str:
-    """``defaults`` or ``critic_width=0.5, see_edges=true``."""
+    """``defaults``, ``critic_width=0.5, see_edges=true`` or ``scored with knn_rotations=true``."""
     text = lambda v: json.dumps(v) if isinstance(v, bool) else str(v)  # noqa: E731
-    return ", ".join(f"{k}={text(v)}" for k, v in settings) or "defaults"
+    return ", ".join(f"{k} {v}" if k == SCORED else f"{k}={text(v)}" for k, v in settings) or "defaults"
 
 
 def is_development_run(row: dict[str, Any]) -> bool:
@@ -87,13 +91,30 @@ def label_free_mean(runs: dict[int, dict[str, Any]], key: str) -> float | None:
     return mean(vals) if vals else None
 
 
+def variant_groups(groups: dict[tuple[str, Settings], dict[int, dict[str, Any]]]) -> dict[tuple[str, Settings], dict[int, dict[str, Any]]]:
+    """The score variants the runs recorded (``score_variants`` in their metrics), as pseudo-runs grouped
+    like :func:`group_runs`, their settings extended by ``(SCORED, label)``."""
+    out: dict[tuple[str, Settings], dict[int, dict[str, Any]]] = {}
+    for (ds, settings), runs in groups.items():
+        for c, r in runs.items():
+            for v in json.loads(r.get("metrics_json") or "{}").get("score_variants") or []:
+                if v.get("roc_auc") is not None:
+                    key = (ds, settings + ((SCORED, v["label"]),))
+                    out.setdefault(key, {})[c] = {**r, "roc_auc": v["roc_auc"], "metrics_json": "{}"}
+    return out
+
+
 def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (data set, settings): classes done, mean ROC-AUC (%), its base and the paired Δ (points)."""
+    """One row per (data set, settings): classes done, mean ROC-AUC (%), its base and the paired Δ (points).
+    A score variant's base is the run it was scored from."""
     groups = group_runs(rows)
+    groups.update(variant_groups(groups))
     table = []
-    for (ds, settings), runs in sorted(groups.items(), key=lambda kv: (kv[0][0] != TARGET, len(kv[0][1]), kv[0])):
+    for (ds, settings), runs in sorted(groups.items(), key=lambda kv: (kv[0][0] != TARGET, kv[0][0],
+                                                                     len(kv[0][1]), label(kv[0][1]))):
         present = {s for d, s in groups if d == ds}
-        base = base_of(settings, present) if settings else None
+        scored = bool(settings) and settings[-1][0] == SCORED
+        base = settings[:-1] if scored else (base_of(settings, present) if settings else None)
         row = {"dataset": ds, "settings": settings, "classes": len(runs), "of": n_classes(ds, runs),
                "mean": 100 * mean(r["roc_auc"] for r in runs.values()), "base": base, "delta": None,
                **{k: label_free_mean(runs, k) for k in LABEL_FREE}}
@@ -116,9 +137,11 @@ def verdicts(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per candidate: its Δ on the target and the guard and the rule's verdict (``pending`` until both
     data sets have every class of the candidate and its base)."""
     by_cand: dict[Settings, dict[str, dict[str, Any]]] = {}
-    for row in table:
+    for row in table:  # a score variant is judged on the runs of the defaults (the shortest base)
         if row["base"] is not None:
-            by_cand.setdefault(candidate_of(row), {})[row["dataset"]] = row
+            seen = by_cand.setdefault(candidate_of(row), {})
+            if row["dataset"] not in seen or len(row["base"]) < len(seen[row["dataset"]]["base"]):
+                seen[row["dataset"]] = row
     out = []
     for cand, rows in by_cand.items():
         t, g = rows.get(TARGET), rows.get(GUARD)

@@ -124,6 +124,7 @@ class GridSpec:
     data_dir: str | None = None
     device: str | None = None
     detector_config: dict[str, Any] = field(default_factory=dict)
+    score_variants: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -219,6 +220,7 @@ def expand(grid: GridSpec) -> list[PlannedRun]:
                         spec = RunSpec(detector=det, dataset=ds_name, scheme=scheme, cls=cls, seed=int(seed),
                                        test_set=grid.test_set, data_dir=grid.data_dir, preprocess=grid.preprocess,
                                        max_test_images=budget["max_test_images"],
-                                       detector_config=_detector_config(grid, budget))
+                                       detector_config=_detector_config(grid, budget),
+                                       score_variants=grid.score_variants)
                         runs.append(PlannedRun(spec, spec_hash(spec.to_dict()), grid.budget.name, budget, cls_name))
     return runs

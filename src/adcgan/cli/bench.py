@@ -13,6 +13,7 @@ from adcgan.bench.grid import PRESETS, GridSpec, expand, get_budget
 from adcgan.cli.bench_db import DB_COMMANDS
 from adcgan.cli.settings import merge_settings, run_defaults
 from adcgan.evaluation.protocols import SCHEMES, TEST_SETS
+from adcgan.evaluation.variants import check_score_variants
 
 GRID_DEFAULTS: dict[str, Any] = {
     "classes": "all", "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0,
@@ -133,11 +134,12 @@ def build_grid(m: dict[str, Any]) -> GridSpec:
     return GridSpec(detectors=dets, datasets=_as_list(m["datasets"]), schemes=schemes, classes=classes,
                     seeds=[int(s) for s in _as_list(m["seeds"])], budget=budget, test_set=m["test_set"],
                     preprocess=m["preprocess"], data_dir=data_dir, device=m.get("device"),
-                    detector_config=dict(m.get("set") or {}))
+                    detector_config=dict(m.get("set") or {}),
+                    score_variants=check_score_variants(m.get("score_variants")))
 
 
 BLOCK_KEYS = ("detectors", "datasets", "schemes", "classes", "seeds", "preset", "epochs", "warmup_epochs",
-              "batch_size", "max_train_images", "max_test_images", "test_set", "preprocess", "set", "stage", "name")
+              "batch_size", "max_train_images", "max_test_images", "test_set", "preprocess", "set", "stage", "name", "score_variants")
 """Keys a ``[[grid]]`` block of a study file may set; the others belong to the whole study."""
 
 

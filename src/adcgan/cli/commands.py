@@ -72,6 +72,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_rescore(args: argparse.Namespace) -> int:
     """``adcgan rescore``: another combination of a run's (or a study's) stored components."""
     from adcgan.evaluation import rescore as R
+    from adcgan.evaluation import rescore_db as RD
 
     modes, comps = args.combine or ["mixed"], args.components or ["all"]
     if args.run:
@@ -90,9 +91,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     if args.set:
         rows = _reevaluate(args)
     else:
-        rows = R.rescore_study(args.db, [(m, c) for m in modes for c in comps], robust=not args.moment)
-    R.write_rows(Path(args.out), rows)
-    for s in R.summarize(rows):
+        rows = RD.rescore_study(args.db, [(m, c) for m in modes for c in comps], robust=not args.moment)
+    RD.write_rows(Path(args.out), rows)
+    for s in RD.summarize(rows):
         print(f"{s['detector']:10s} {s['dataset']:14s} {s['preset']:6s} combine={s['combine']:12s} "
               f"components={s['components']:14s} mean ROC-AUC {s['mean_roc_auc']:.4f} "
               f"({s['runs']} runs, {s['seeds']} seed(s))")

@@ -21,6 +21,8 @@ from adcgan.detectors.checkpoint import MODEL_SUBDIR, model_folder
 from adcgan.io.files import atomic_write_json
 from adcgan.evaluation.protocols import ProtocolSplit, make_split, subsample_stratified
 from adcgan.registry import get_detector_class
+from adcgan.evaluation import variants
+from adcgan.evaluation.variants import SCORING_SETTINGS
 from adcgan.evaluation.report import write_report
 from adcgan.io.tensors import as_image_tensor
 from adcgan.training.graphs import check_graphs
@@ -45,6 +47,7 @@ class RunSpec:
     user_dirs: dict[str, str] | None = None     # dataset "user": {"train", "test_normal", "test_anomalous"}
     geometry: list[int] | None = None           # (H, W, C) for folder/user data; None = the data set's own
     detector_config: dict[str, Any] = field(default_factory=dict)
+    score_variants: list[dict[str, Any]] | None = None  # scored with the run (adcgan.evaluation.variants)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
@@ -172,6 +175,15 @@ def _precision_note(precision: str, device: torch.device) -> str:
     return f"; {precision} mixed precision{slow}"
 
 
+def write_resolved(out_dir: Path, spec: RunSpec, det: BaseDetector, ds: Dataset, split: ProtocolSplit) -> None:
+    """The run folder's ``config.json``: the run, the detector's resolved settings, the data and protocol."""
+    resolved = {"run": spec.to_dict(), "detector": det.name, "detector_config": det.config.to_dict(),
+                "dataset": {"name": ds.name, "display_name": ds.display_name, "source": str(ds.source),
+                            "class_names": list(ds.class_names), "geometry": list(ds.geometry)},
+                "protocol": split.description, "versions": versions()}
+    atomic_write_json(out_dir / "config.json", resolved)
+
+
 def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train ``spec.detector`` on the protocol's normal data, evaluate, write the report; return metrics."""
     out_dir = Path(out_dir)
@@ -179,6 +191,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     det_cls = get_detector_class(spec.detector)
     cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
     cfg.validate()
+    variants.check_score_variants(spec.score_variants)  # refused before training, not after it
     ds = load_data(spec)
     if getattr(cfg, "flip_average", False) == "auto":  # "as the data set allows"
         cfg.flip_average = flip_invariant(ds.name)
@@ -189,11 +202,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     check_precision(cfg.precision, device)
     check_graphs(det_cls, cfg.cuda_graphs, device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    resolved = {"run": spec.to_dict(), "detector": det.name, "detector_config": cfg.to_dict(),
-                "dataset": {"name": ds.name, "display_name": ds.display_name, "source": str(ds.source),
-                            "class_names": list(ds.class_names), "geometry": list(ds.geometry)},
-                "protocol": split.description, "versions": versions()}
-    atomic_write_json(out_dir / "config.json", resolved)
+    write_resolved(out_dir, spec, det, ds, split)
     train = ds.train.images[split.train_idx]
     if cfg.max_train_images is not None and cfg.max_train_images < len(train):
         _print(f"BUDGET CUT: training on {cfg.max_train_images} of {len(train)} normal images "
@@ -209,14 +218,15 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     extra = {"budget": train_budget(det, len(train)), "train_seconds": round(train_secs, 3),
              "train_images_per_s": round(n_img / max(det.train_info.get("train_seconds", 1e-9), 1e-9), 2),
              "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info}
-    return evaluate(det, spec, ds, split, out_dir, extra, progress)
+    metrics = evaluate(det, spec, ds, split, out_dir, extra, progress)
+    if not spec.score_variants:
+        return metrics
+    found = variants.measure_variants(out_dir, spec, evaluate_saved, progress)
+    return variants.record_variants(out_dir, metrics, found)
 
 
-SCORING_SETTINGS = ("combine", "components", "calibration_robust", "flip_average", "lfl_draws", "lfl_form",
-                    "knn_k", "knn_rotations", "knn_bank_size", "score_seed", "fast_scoring", "score_batch_size")
-"""Settings a trained model can be evaluated under without retraining (``adcgan evaluate --set``)."""
 BANK_SETTINGS = ("knn_rotations", "knn_bank_size")
-"""Of those, the ones that refill the KNN bank from the protocol's normal training images."""
+"""Of the scoring settings (:data:`SCORING_SETTINGS`), the ones that refill the KNN bank from the protocol's normal training images."""
 RECALIBRATE_FREE = ("combine", "components", "fast_scoring", "score_batch_size")
 """Of those, the ones that leave every component unchanged (the stored calibration still holds)."""
 

@@ -2,7 +2,7 @@
 evaluated again under other scoring settings (``adcgan rescore --db DB --set KEY=VALUE``), no retraining.
 
 A setting such as ``knn_rotations`` changes a component itself (the KNN bank is refilled from the images the
-model was trained on), so the stored components cannot simply be recombined as :mod:`.rescore` does. Each
+model was trained on), so the stored components cannot simply be recombined as :mod:`.rescore_db` does. Each
 run's new report goes to ``<runs_root>/<run folder name>``; a report already there (``metrics.json``) is
 read back, so an interrupted pass resumes. A run that cannot be evaluated (no folder, a setting its
 detector lacks) gives a row with its error and does not stop the others.
@@ -25,7 +25,7 @@ def settings_label(overrides: dict[str, Any]) -> str:
 def reevaluate_study(db: str | Path, overrides: dict[str, Any], runs_root: str | Path,
                      progress: bool = False) -> list[dict[str, Any]]:
     """Rows of run identity + ROC-AUC of every finished run of ``db`` under ``overrides``."""
-    from adcgan.evaluation.rescore import finished_rows, run_identity
+    from adcgan.evaluation.rescore_db import finished_rows, run_identity
 
     label, out = settings_label(overrides), []
     for r in finished_rows(db):

@@ -29,6 +29,8 @@ LABEL_FREE = ("heldout_rotation_accuracy", "heldout_translation_accuracy")
 """The label-free figures a run records in ``train_info`` (reported beside the ROC-AUCs, deciding nothing)."""
 
 Settings = tuple[tuple[str, Any], ...]
+Groups = dict[tuple[str, Settings], dict[int, dict[str, Any]]]
+"""Runs by (data set, settings), then by class."""
 
 
 def settings_of(row: dict[str, Any]) -> Settings:
@@ -54,9 +56,9 @@ def is_development_run(row: dict[str, Any]) -> bool:
             and row.get("scheme") == "one-vs-all" and row.get("seed") == 0 and row.get("roc_auc") is not None)
 
 
-def group_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, Settings], dict[int, dict[str, Any]]]:
+def group_runs(rows: list[dict[str, Any]]) -> Groups:
     """The development runs (:func:`is_development_run`) by (data set, settings), then by class."""
-    out: dict[tuple[str, Settings], dict[int, dict[str, Any]]] = {}
+    out: Groups = {}
     for r in rows:
         if is_development_run(r):
             out.setdefault((r["dataset"], settings_of(r)), {})[int(r["cls"])] = r
@@ -91,10 +93,10 @@ def label_free_mean(runs: dict[int, dict[str, Any]], key: str) -> float | None:
     return mean(vals) if vals else None
 
 
-def variant_groups(groups: dict[tuple[str, Settings], dict[int, dict[str, Any]]]) -> dict[tuple[str, Settings], dict[int, dict[str, Any]]]:
+def variant_groups(groups: Groups) -> Groups:
     """The score variants the runs recorded (``score_variants`` in their metrics), as pseudo-runs grouped
     like :func:`group_runs`, their settings extended by ``(SCORED, label)``."""
-    out: dict[tuple[str, Settings], dict[int, dict[str, Any]]] = {}
+    out: Groups = {}
     for (ds, settings), runs in groups.items():
         for c, r in runs.items():
             for v in json.loads(r.get("metrics_json") or "{}").get("score_variants") or []:

@@ -15,6 +15,8 @@ import json
 from statistics import mean
 from typing import Any
 
+from adcgan.evaluation.variants import setting_text
+
 TARGET, GUARD = "cifar10-jpeg", "fashion-mnist"
 """The data set a candidate must improve and the one it must not hurt."""
 TARGET_GAIN = 1.0
@@ -45,8 +47,7 @@ SCORED = "scored with"
 
 def label(settings: Settings) -> str:
     """``defaults``, ``critic_width=0.5, see_edges=true`` or ``scored with knn_rotations=true``."""
-    text = lambda v: json.dumps(v) if isinstance(v, bool) else str(v)  # noqa: E731
-    return ", ".join(f"{k} {v}" if k == SCORED else f"{k}={text(v)}" for k, v in settings) or "defaults"
+    return ", ".join(f"{k} {v}" if k == SCORED else setting_text(k, v) for k, v in settings) or "defaults"
 
 
 def is_development_run(row: dict[str, Any]) -> bool:
@@ -86,10 +87,15 @@ def n_classes(dataset: str, runs: dict[int, dict[str, Any]]) -> int:
         return len(runs)
 
 
+def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored metrics (``metrics_json``; empty when it has none)."""
+    return json.loads(row.get("metrics_json") or "{}")
+
+
 def label_free_mean(runs: dict[int, dict[str, Any]], key: str) -> float | None:
     """Mean of a label-free figure over the runs that recorded it (None when none did)."""
     vals = [v for r in runs.values()
-            if (v := (json.loads(r.get("metrics_json") or "{}").get("train_info") or {}).get(key)) is not None]
+            if (v := (metrics_of(r).get("train_info") or {}).get(key)) is not None]
     return mean(vals) if vals else None
 
 
@@ -99,7 +105,7 @@ def variant_groups(groups: Groups) -> Groups:
     out: Groups = {}
     for (ds, settings), runs in groups.items():
         for c, r in runs.items():
-            for v in json.loads(r.get("metrics_json") or "{}").get("score_variants") or []:
+            for v in metrics_of(r).get("score_variants") or []:
                 if v.get("roc_auc") is not None:
                     key = (ds, settings + ((SCORED, v["label"]),))
                     out.setdefault(key, {})[c] = {**r, "roc_auc": v["roc_auc"], "metrics_json": "{}"}
@@ -191,7 +197,7 @@ def tracking(rows: list[dict[str, Any]], key: str = LABEL_FREE[0]) -> dict[str, 
     by: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for (ds, _), runs in group_runs(rows).items():
         for c, r in runs.items():
-            v = (json.loads(r.get("metrics_json") or "{}").get("train_info") or {}).get(key)
+            v = (metrics_of(r).get("train_info") or {}).get(key)
             if v is not None:
                 by.setdefault((ds, c), []).append((v, r["roc_auc"]))
     per_ds: dict[str, list[float]] = {}
@@ -210,11 +216,16 @@ def _acc(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}"
 
 
-def lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Markdown: the rule, the comparison table, the verdicts and how the label-free figure tracks."""
-    table = comparisons(rows)
+NO_RUNS = ["No finished development run yet."]
+"""The block's text before the first development run."""
+
+
+def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None) -> list[str]:
+    """Markdown: the rule, the comparison table, the verdicts and how the label-free figure tracks
+    (``table``: :func:`comparisons` of ``rows`` when already made)."""
+    table = comparisons(rows) if table is None else table
     if not table:
-        return ["No finished development run yet."]
+        return list(NO_RUNS)
     out = [f"The rule (`docs/plus.md`, fixed before any run): a candidate is adopted when it raises the {TARGET} "
            f"mean ROC-AUC by ≥ {TARGET_GAIN:.1f} point and lowers the {GUARD} mean by ≤ {GUARD_LOSS:.1f}; "
            f"a compute setting ({', '.join(COMPUTE_SETTINGS)}) when it costs ≤ {GUARD_LOSS:.1f} on both. "

@@ -278,12 +278,13 @@ def render_report(db: str | Path, out: str | Path, pages: list[str | Path] | Non
               *_section("Table 4 — AD-CGAN ablation of the normality score (from the stored components)", t4,
                         T4_HEAD), "## Charts", ""]
     lines += [f"![{c}]({c})" for c in charts]
-    plus_lines = candidates.lines(rows) if candidates.verdicts(candidates.comparisons(rows)) else []
+    plus_table = candidates.comparisons(rows)
+    plus_lines = candidates.lines(rows, plus_table) if candidates.verdicts(plus_table) else []
     if plus_lines:
         lines += ["", "## adcgan+ candidates (issue 24's rule)", "", *plus_lines]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for page in pages or []:
         blocks = paper_layout.page_blocks(rows, t3, out, Path(page))
-        fill_blocks(Path(page), {**blocks, "plus-candidates": plus_lines or candidates.lines([])})
+        fill_blocks(Path(page), {**blocks, "plus-candidates": plus_lines or candidates.NO_RUNS})
     return {"runs": len(rows), "table1": len(t1), "table3": len(t3), "table4": len(t4), "charts": charts,
             "results": str(out / "results.md")}

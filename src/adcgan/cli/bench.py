@@ -139,7 +139,8 @@ def build_grid(m: dict[str, Any]) -> GridSpec:
 
 
 BLOCK_KEYS = ("detectors", "datasets", "schemes", "classes", "seeds", "preset", "epochs", "warmup_epochs",
-              "batch_size", "max_train_images", "max_test_images", "test_set", "preprocess", "set", "stage", "name", "score_variants")
+              "batch_size", "max_train_images", "max_test_images", "test_set", "preprocess", "set", "stage", "name",
+              "score_variants")
 """Keys a ``[[grid]]`` block of a study file may set; the others belong to the whole study."""
 
 

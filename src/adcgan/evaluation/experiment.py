@@ -226,7 +226,8 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
 
 
 BANK_SETTINGS = ("knn_rotations", "knn_bank_size")
-"""Of the scoring settings (:data:`SCORING_SETTINGS`), the ones that refill the KNN bank from the protocol's normal training images."""
+"""Of the scoring settings (:data:`SCORING_SETTINGS`), the ones that refill the KNN bank from the protocol's
+normal training images."""
 RECALIBRATE_FREE = ("combine", "components", "fast_scoring", "score_batch_size")
 """Of those, the ones that leave every component unchanged (the stored calibration still holds)."""
 

@@ -50,11 +50,15 @@ def check_score_variants(variants: Any) -> list[dict[str, Any]] | None:
     return out
 
 
+def setting_text(key: str, value: Any) -> str:
+    """``key=value`` as a study file writes it (``see_edges=true``, ``critic_width=0.5``)."""
+    return f"{key}={json.dumps(value) if isinstance(value, bool) else value}"
+
+
 def variant_label(v: dict[str, Any]) -> str:
     """``knn_rotations=true`` or ``combine=mixed components=-LFE,-LFL`` (also the variant's folder name)."""
-    text = lambda x: json.dumps(x) if isinstance(x, bool) else str(x)  # noqa: E731
     items = sorted(v["set"].items()) if "set" in v else [(k, v[k]) for k in ("combine", "components") if k in v]
-    return " ".join(f"{k}={text(x)}" for k, x in items)
+    return " ".join(setting_text(k, x) for k, x in items)
 
 
 def _folder(run_dir: Path, label: str) -> Path:

@@ -115,3 +115,26 @@ def test_a_score_variant_is_judged_against_the_runs_it_was_scored_from() -> None
     assert verdict["scored with knn_rotations=true"] == "adopted"       # +1.1 / -0.1
     assert verdict["scored with components=-LFL"] == "not adopted"      # +0.5 / +2.0
     assert "| scored with knn_rotations=true | +1.1 | -0.1 | adopted |" in C.lines(rows)
+
+
+def test_pairs_run_on_two_cpus_are_counted_and_the_cpus_named() -> None:
+    rows = study_rows()
+    for r in rows:  # Fashion-MNIST classes 0-3 of every setting on CPU A, the rest on CPU B; the half-width
+        # candidate's classes 2 and 3 moved to B, so 2 of its 10 pairs straddle the two CPUs; the Fashion-MNIST
+    # means by hand: defaults 90 + 0.5 * 4.5 = 92.25 (shown 92.3), half width 0.4 lower
+        moved = r["dataset"] == "fashion-mnist" and C.settings_of(r) == (("critic_width", 0.5),) and r["cls"] in (2, 3)
+        cpu = "CPU B" if r["cls"] > 3 or moved else "CPU A"
+        r.update(metrics_json=json.dumps({**json.loads(r["metrics_json"]), "cpu": cpu, "score_variants": [
+            {"label": "knn_rotations=true", "roc_auc": r["roc_auc"]}]}),
+            git_commit="abcdef0123", finished_at="2026-12-07T18:00:00")
+    by = {(r["dataset"], C.label(r["settings"])): r for r in C.comparisons(rows)}
+    half = by[("fashion-mnist", "critic_width=0.5")]
+    assert (half["cross_cpu"], half["pairs"]) == (2, 10)
+    assert by[("fashion-mnist", "translation_weight=1.0")]["cross_cpu"] == 0
+    assert by[("fashion-mnist", "scored with knn_rotations=true")]["cross_cpu"] == 0  # scored from its own run
+    text = "\n".join(C.lines(rows))
+    assert "| fashion-mnist | critic_width=0.5 | 10/10 | 91.9 | defaults | -0.4 | 2/10 |" in text
+    assert "| fashion-mnist | defaults | 10/10 | 92.3 | – | – | – |" in text
+    # 8 settings x 10 classes: CPU A ran classes 0-3 of each (32) less the two moved ones, CPU B the other 50
+    assert "- commit `abcdef0`, CPU A: 30 runs (adcgan+), finished 2026-12-07" in text
+    assert "- commit `abcdef0`, CPU B: 50 runs (adcgan+), finished 2026-12-07" in text

@@ -15,6 +15,7 @@ import json
 from statistics import mean
 from typing import Any
 
+from adcgan.bench.provenance import cpu_of, provenance_lines
 from adcgan.evaluation.variants import setting_text
 
 TARGET, GUARD = "cifar10-jpeg", "fashion-mnist"
@@ -108,7 +109,8 @@ def variant_groups(groups: Groups) -> Groups:
             for v in metrics_of(r).get("score_variants") or []:
                 if v.get("roc_auc") is not None:
                     key = (ds, settings + ((SCORED, v["label"]),))
-                    out.setdefault(key, {})[c] = {**r, "roc_auc": v["roc_auc"], "metrics_json": "{}"}
+                    out.setdefault(key, {})[c] = {**r, "roc_auc": v["roc_auc"],
+                                                   "metrics_json": json.dumps({"cpu": cpu_of(r)})}
     return out
 
 
@@ -125,12 +127,15 @@ def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         base = settings[:-1] if scored else (base_of(settings, present) if settings else None)
         row = {"dataset": ds, "settings": settings, "classes": len(runs), "of": n_classes(ds, runs),
                "mean": 100 * mean(r["roc_auc"] for r in runs.values()), "base": base, "delta": None,
+               "pairs": 0, "cross_cpu": 0,
                **{k: label_free_mean(runs, k) for k in LABEL_FREE}}
         if base is not None:
             pair = sorted(set(runs) & set(groups[(ds, base)]))
             base_runs = groups[(ds, base)]
             if pair:
                 row["delta"] = 100 * mean(runs[c]["roc_auc"] - base_runs[c]["roc_auc"] for c in pair)
+            row["pairs"] = len(pair)
+            row["cross_cpu"] = sum(cpu_of(runs[c]) != cpu_of(base_runs[c]) for c in pair)
             row["complete"] = len(pair) == row["of"] and len(runs) == row["of"]
         table.append(row)
     return table
@@ -212,6 +217,11 @@ def _pct(v: float | None, signed: bool = False) -> str:
     return "–" if v is None else (f"{v:+.1f}" if signed else f"{v:.1f}")
 
 
+def _cross(row: dict[str, Any]) -> str:
+    """``k/n``: of the ``n`` class pairs behind a Δ, ``k`` ran on two different CPUs (– without a base)."""
+    return "–" if row["base"] is None else f"{row['cross_cpu']}/{row['pairs']}"
+
+
 def _acc(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}"
 
@@ -230,12 +240,12 @@ def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None)
            f"mean ROC-AUC by ≥ {TARGET_GAIN:.1f} point and lowers the {GUARD} mean by ≤ {GUARD_LOSS:.1f}; "
            f"a compute setting ({', '.join(COMPUTE_SETTINGS)}) when it costs ≤ {GUARD_LOSS:.1f} on both. "
            "Seed 0, holdout protocol (training split only); Δ is the mean over the classes both runs have.", "",
-           "| data set | settings | classes | mean ROC-AUC (%) | base | Δ vs base (points) "
-           "| held-out rotation acc. (%) | held-out translation acc. (%) |", "|---|---|---|---|---|---|---|---|"]
+           "| data set | settings | classes | mean ROC-AUC (%) | base | Δ vs base (points) | pairs on two CPUs "
+           "| held-out rotation acc. (%) | held-out translation acc. (%) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         out.append(f"| {r['dataset']} | {label(r['settings'])} | {r['classes']}/{r['of']} | {_pct(r['mean'])} | "
                    f"{'–' if r['base'] is None else label(r['base'])} | {_pct(r['delta'], True)} | "
-                   f"{_acc(r[LABEL_FREE[0]])} | {_acc(r[LABEL_FREE[1]])} |")
+                   f"{_cross(r)} | {_acc(r[LABEL_FREE[0]])} | {_acc(r[LABEL_FREE[1]])} |")
     out += ["", f"| candidate | {TARGET} Δ | {GUARD} Δ | verdict |", "|---|---|---|---|"]
     for v in verdicts(table):
         t, g = (_pct(x["delta"], True) if x else "not run" for x in (v["target"], v["guard"]))
@@ -245,4 +255,8 @@ def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None)
         parts = [f"{ds} {rho:+.2f} ({n} classes)" for ds, (rho, n) in sorted(track.items())]
         out += ["", "Held-out rotation accuracy against ROC-AUC (label-free; decides nothing in this round): "
                 "rank correlation across a class's runs, mean over classes: " + "; ".join(parts) + "."]
+    dev = [r for r in rows if is_development_run(r)]
+    out += ["", "Which code and CPU ran these runs. A GAN's training diverges numerically across CPUs, so a "
+            "paired Δ whose two runs ran on two CPUs (column \"pairs on two CPUs\") carries that difference "
+            "too:", "", *provenance_lines(dev)]
     return out

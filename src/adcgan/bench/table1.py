@@ -13,6 +13,7 @@ from typing import Any
 
 from adcgan.bench.close_cells import close_lines
 from adcgan.bench.grid import budget_key
+from adcgan.bench.provenance import provenance_lines
 
 
 METHODS: tuple[tuple[str, str], ...] = (
@@ -185,23 +186,6 @@ def chart(path: Path, rows: list[dict[str, Any]]) -> None:
             paper = [(p.mean if (p := paper_value(1, *g, det)) is not None else None) for g in groups]
             series.append((label, ours, paper))
     plot_grouped_bars(path, names, series, "Table 1: ROC-AUC (%), ours (solid) and the paper's (hatched)")
-
-
-def provenance_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Which code and CPU produced the finished runs: one line per (commit, CPU) with counts and dates."""
-    import json
-
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        cpu = (json.loads(r.get("metrics_json") or "{}") or {}).get("cpu") or "CPU not recorded"
-        groups.setdefault(((r.get("git_commit") or "unknown")[:7], cpu), []).append(r)
-    lines = []
-    for (commit, cpu), grp in sorted(groups.items(), key=lambda kv: min(str(r["finished_at"]) for r in kv[1])):
-        dates = sorted(str(r["finished_at"])[:10] for r in grp)
-        dets = ", ".join(sorted({r["detector"] for r in grp}))
-        lines.append(f"- commit `{commit}`, {cpu}: {len(grp)} runs ({dets}), finished {dates[0]}"
-                     + (f" to {dates[-1]}" if dates[-1] != dates[0] else ""))
-    return lines
 
 
 def caption(rows: list[dict[str, Any]]) -> str:

@@ -41,6 +41,7 @@ def test_each_candidate_is_compared_with_its_base_and_judged_by_the_rule() -> No
     by = {(r["dataset"], r["settings"]): r for r in table}
     tr = by[("cifar10-jpeg", (("critic_width", 0.5), ("translation_weight", 1.0)))]
     assert tr["base"] == (("critic_width", 0.5),) and tr["delta"] == pytest.approx(1.2) and tr["complete"]
+    assert tr["class_deltas"] == {c: pytest.approx(1.2) for c in range(10)}  # the chart's dots
     assert by[("cifar10-jpeg", (("critic_width", 0.5),))]["base"] == ()
     assert by[("cifar10-jpeg", ())]["mean"] == pytest.approx(64.5) and by[("cifar10-jpeg", ())]["delta"] is None
     assert by[("fashion-mnist", (("critic_width", 0.5),))]["delta"] == pytest.approx(-0.4)
@@ -95,6 +96,9 @@ def test_the_report_and_a_page_block_show_the_verdicts(tmp_path: Path) -> None:
     assert "| translation_weight=1.0 | +1.5 | +1.5 | adopted |" in text
     assert "| cifar10-jpeg | translation_weight=1.0 | 10/10 | 76.0 | defaults | +1.5 |" in text
     assert "## adcgan+ candidates (issue 24's rule)" in (tmp_path / "rep" / "results.md").read_text(encoding="utf-8")
+    assert (tmp_path / "rep" / C.CHART).stat().st_size > 0
+    assert f"]({C.CHART})" in (tmp_path / "rep" / "results.md").read_text(encoding="utf-8")
+    assert f"](rep/{C.CHART})" in text  # the page links the figure relative to itself
 
 
 def test_a_score_variant_is_judged_against_the_runs_it_was_scored_from() -> None:
@@ -138,3 +142,9 @@ def test_pairs_run_on_two_cpus_are_counted_and_the_cpus_named() -> None:
     # 8 settings x 10 classes: CPU A ran classes 0-3 of each (32) less the two moved ones, CPU B the other 50
     assert "- commit `abcdef0`, CPU A: 30 runs (adcgan+), finished 2026-12-07" in text
     assert "- commit `abcdef0`, CPU B: 50 runs (adcgan+), finished 2026-12-07" in text
+
+
+def test_the_chart_is_drawn_only_once_a_candidate_has_a_base(tmp_path: Path) -> None:
+    only_defaults = [r for r in study_rows() if C.settings_of(r) == ()]
+    assert not C.chart(tmp_path / "none.png", C.comparisons(only_defaults)) and not (tmp_path / "none.png").exists()
+    assert C.chart(tmp_path / "c.png", C.comparisons(study_rows())) and (tmp_path / "c.png").stat().st_size > 0

@@ -12,6 +12,7 @@ lines, so ``adcgan bench report`` and the page block ``plus-candidates`` show th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -132,8 +133,9 @@ def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if base is not None:
             pair = sorted(set(runs) & set(groups[(ds, base)]))
             base_runs = groups[(ds, base)]
+            row["class_deltas"] = {c: 100 * (runs[c]["roc_auc"] - base_runs[c]["roc_auc"]) for c in pair}
             if pair:
-                row["delta"] = 100 * mean(runs[c]["roc_auc"] - base_runs[c]["roc_auc"] for c in pair)
+                row["delta"] = mean(row["class_deltas"].values())
             row["pairs"] = len(pair)
             row["cross_cpu"] = sum(cpu_of(runs[c]) != cpu_of(base_runs[c]) for c in pair)
             row["complete"] = len(pair) == row["of"] and len(runs) == row["of"]
@@ -230,9 +232,33 @@ NO_RUNS = ["No finished development run yet."]
 """The block's text before the first development run."""
 
 
-def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None) -> list[str]:
-    """Markdown: the rule, the comparison table, the verdicts and how the label-free figure tracks
-    (``table``: :func:`comparisons` of ``rows`` when already made)."""
+CHART = "plus_candidates.png"
+"""The file name of :func:`chart`'s figure in a report folder."""
+
+
+def chart(path: Path, table: list[dict[str, Any]]) -> bool:
+    """Plot every candidate's per-class Δ against its base on the target and the guard data set, with the
+    rule's thresholds (False, and no file, when no candidate has a base run yet)."""
+    from adcgan.evaluation.plots import plot_paired_deltas
+
+    judged = verdicts(table)
+    if not judged:
+        return False
+    panels = []
+    for ds, role, refs in ((TARGET, "target", [(TARGET_GAIN, f"adopt ≥ +{TARGET_GAIN:.1f}"),
+                                              (-GUARD_LOSS, f"compute ≥ −{GUARD_LOSS:.1f}")]),
+                           (GUARD, "guard", [(-GUARD_LOSS, f"≥ −{GUARD_LOSS:.1f}")])):
+        deltas = {label(v["candidate"]): list(v[role]["class_deltas"].values()) if v[role] else [] for v in judged}
+        panels.append((f"{ds} ({role})", deltas, refs))
+    plot_paired_deltas(path, panels, "adcgan+ candidates against their base runs (holdout protocol, seed 0)")
+    return True
+
+
+def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None,
+          chart_href: str | None = None) -> list[str]:
+    """Markdown: the rule, the comparison table, the verdicts (with :func:`chart`'s figure at
+    ``chart_href``) and how the label-free figure tracks (``table``: :func:`comparisons` of ``rows`` when
+    already made)."""
     table = comparisons(rows) if table is None else table
     if not table:
         return list(NO_RUNS)
@@ -250,6 +276,8 @@ def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None)
     for v in verdicts(table):
         t, g = (_pct(x["delta"], True) if x else "not run" for x in (v["target"], v["guard"]))
         out.append(f"| {label(v['candidate'])} | {t} | {g} | {v['verdict']} |")
+    if chart_href:
+        out += ["", f"![per-class Δ of every candidate against its base]({chart_href})"]
     track = tracking(rows)
     if track:
         parts = [f"{ds} {rho:+.2f} ({n} classes)" for ds, (rho, n) in sorted(track.items())]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -279,12 +280,15 @@ def render_report(db: str | Path, out: str | Path, pages: list[str | Path] | Non
                         T4_HEAD), "## Charts", ""]
     lines += [f"![{c}]({c})" for c in charts]
     plus_table = candidates.comparisons(rows)
-    plus_lines = candidates.lines(rows, plus_table) if candidates.verdicts(plus_table) else []
-    if plus_lines:
-        lines += ["", "## adcgan+ candidates (issue 24's rule)", "", *plus_lines]
+    plus_chart = out / candidates.CHART if candidates.chart(out / candidates.CHART, plus_table) else None
+    if plus_chart:
+        lines += ["", "## adcgan+ candidates (issue 24's rule)", "",
+                  *candidates.lines(rows, plus_table, candidates.CHART)]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for page in pages or []:
         blocks = paper_layout.page_blocks(rows, t3, out, Path(page))
-        fill_blocks(Path(page), {**blocks, "plus-candidates": plus_lines or candidates.NO_RUNS})
+        plus_lines = (candidates.lines(rows, plus_table, os.path.relpath(plus_chart, Path(page).parent))
+                      if plus_chart else candidates.NO_RUNS)
+        fill_blocks(Path(page), {**blocks, "plus-candidates": plus_lines})
     return {"runs": len(rows), "table1": len(t1), "table3": len(t3), "table4": len(t4), "charts": charts,
             "results": str(out / "results.md")}

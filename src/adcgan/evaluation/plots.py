@@ -124,3 +124,35 @@ def plot_grouped_bars(path: Path, groups: list[str], series: list[tuple[str, lis
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_paired_deltas(path: Path, panels: list[tuple[str, dict[str, list[float]], list[tuple[float, str]]]],
+                       title: str) -> None:
+    """One panel per (name, {row label: per-class Δ in points}, [(x, label) of reference lines]): each
+    class's Δ as a dot, the mean as a bar, the same row labels on every panel (empty where not run)."""
+    labels = list(dict.fromkeys(k for _, rows, _ in panels for k in rows))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 0.45 * len(labels) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, (name, rows, refs) in zip(axes[0], panels):
+        for y, lab in enumerate(labels):
+            vals = rows.get(lab) or []
+            if vals:
+                ax.barh(y, float(np.mean(vals)), height=0.6, color="tab:blue", alpha=0.3)
+                ax.plot(vals, [y] * len(vals), "o", color="tab:blue", markersize=3)
+            else:
+                ax.text(0, y, " not run", fontsize=6, color="grey", va="center")
+        ax.axvline(0, color="grey", linewidth=0.6)
+        for x, ref in refs:
+            ax.axvline(x, color="tab:red", linewidth=0.8, linestyle="--")
+            ax.text(x, 0.99, ref, fontsize=6, color="tab:red", ha="center", va="top",
+                    transform=ax.get_xaxis_transform())
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel("Δ ROC-AUC vs base (points; dots: classes, bar: mean)", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_yticks(range(len(labels)), labels)
+    axes[0][0].set_ylim(-1.0, len(labels) - 0.4)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(wrap_title(title, 4.2 * len(panels) + 1.5), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

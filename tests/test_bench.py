@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from adcgan.bench import PRESETS, GridSpec, SequentialExecutor, Store, expand, get_budget, run_grid, spec_hash
+from adcgan.bench.provenance import default_drift
 from adcgan.cli.bench import run_bench_command
 from adcgan.bench.grid import is_paper_budget, schemes_for
 from adcgan.bench.paper_results import load_paper_results, paper_value
@@ -347,6 +348,7 @@ def _assert_all_done(db: Path, n: int) -> list[dict]:
         assert r["epochs"] == 1 and r["max_train_images"] == 64 and r["train_images"] == 64
         assert Path(r["run_dir"], "metrics.json").is_file() and r["version"] and r["device"] == "cpu"
         assert json.loads(r["config_json"])["dataset"] == "folder"
+        assert default_drift(r) == {}  # the resolved settings reached the database: today's defaults
     return rows
 
 

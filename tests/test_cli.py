@@ -43,6 +43,9 @@ def test_train_writes_complete_report(trained, capsys):
     assert len(rows) == 24 and {"id", "label", "score", "LGR", "anomaly"} <= set(rows[0])
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["run"]["cls"] == "horizontal" and cfg["detector_config"]["epochs"] == 1
+    # the metrics (and so a study database) record the resolved settings, as config.json does: the paper
+    # variant's defaults here (provenance.default_drift compares them with today's)
+    assert m["detector_config"] == cfg["detector_config"] and m["detector_config"]["combine"] == "raw"
     assert "normal = 0 (horizontal)" in m["protocol"]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from adcgan.bench.close_cells import close_lines
 from adcgan.bench.grid import budget_key
-from adcgan.bench.provenance import provenance_lines
+from adcgan.bench.provenance import provenance_lines, settings_lines
 
 
 METHODS: tuple[tuple[str, str], ...] = (
@@ -240,7 +240,9 @@ def page_lines(rows: list[dict[str, Any]], t3: list[dict[str, Any]], chart_href:
             "## Our figures against the paper's", "", *baseline_lines(rows), "",
             "## Table 3 in the paper's layout: ROC-AUC (%) per class, ours (the paper's)", "", *per_class_lines(t3),
             "## Which code and CPU ran the runs", "", "Across CPUs a GAN's training diverges numerically; a run is "
-            "reproducible on one machine and code version.", "", *provenance_lines(rows), ""]
+            "reproducible on one machine and code version.", "", *provenance_lines(rows), "",
+            "Which defaults the runs used (a run records its resolved settings; where adcgan+'s defaults change, "
+            "its rows are re-run):", "", *settings_lines(rows), ""]
     return out
 
 

@@ -175,13 +175,16 @@ def _precision_note(precision: str, device: torch.device) -> str:
     return f"; {precision} mixed precision{slow}"
 
 
-def write_resolved(out_dir: Path, spec: RunSpec, det: BaseDetector, ds: Dataset, split: ProtocolSplit) -> None:
-    """The run folder's ``config.json``: the run, the detector's resolved settings, the data and protocol."""
+def write_resolved(out_dir: Path, spec: RunSpec, det: BaseDetector, ds: Dataset,
+                   split: ProtocolSplit) -> dict[str, Any]:
+    """Write the run folder's ``config.json`` (the run, the detector's resolved settings, the data and
+    protocol) before training; return the resolved settings: which defaults the run used."""
     resolved = {"run": spec.to_dict(), "detector": det.name, "detector_config": det.config.to_dict(),
                 "dataset": {"name": ds.name, "display_name": ds.display_name, "source": str(ds.source),
                             "class_names": list(ds.class_names), "geometry": list(ds.geometry)},
                 "protocol": split.description, "versions": versions()}
     atomic_write_json(out_dir / "config.json", resolved)
+    return resolved["detector_config"]
 
 
 def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -202,7 +205,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     check_precision(cfg.precision, device)
     check_graphs(det_cls, cfg.cuda_graphs, device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_resolved(out_dir, spec, det, ds, split)
+    resolved = write_resolved(out_dir, spec, det, ds, split)  # before fitting fills in the geometry
     train = ds.train.images[split.train_idx]
     if cfg.max_train_images is not None and cfg.max_train_images < len(train):
         _print(f"BUDGET CUT: training on {cfg.max_train_images} of {len(train)} normal images "
@@ -217,7 +220,8 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, pro
     n_img = det.train_info.get("images_seen", 0)
     extra = {"budget": train_budget(det, len(train)), "train_seconds": round(train_secs, 3),
              "train_images_per_s": round(n_img / max(det.train_info.get("train_seconds", 1e-9), 1e-9), 2),
-             "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info}
+             "seed": spec.seed, "run": spec.to_dict(), "train_info": det.train_info,
+             "detector_config": resolved}
     metrics = evaluate(det, spec, ds, split, out_dir, extra, progress)
     if not spec.score_variants:
         return metrics

@@ -125,8 +125,15 @@ def test_maps_without_reconstruction_is_a_clear_error(tmp_path, mixed, capsys):
         det.anomaly_maps(blobs(2))
     rc = main(["score", "--model", str(path), str(folder / "a.png"), "--maps", str(tmp_path / "m"),
                "--csv", str(tmp_path / "s.csv")])
-    assert rc == 2 and "deepsvdd has no reconstruction" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "deepsvdd has no reconstruction" in err and "--map-kind occlusion" in err
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "m").exists()
+    # occlusion maps need no reconstruction: one PNG of the image's size per scored image
+    rc = main(["score", "--model", str(path), str(folder / "a.png"), "--maps", str(tmp_path / "m"),
+               "--map-kind", "occlusion", "--csv", str(tmp_path / "s.csv"), "--quiet"])
+    assert rc == 0 and [p.name for p in (tmp_path / "m").iterdir()] == ["00000_a.png"]
+    with Image.open(tmp_path / "m" / "00000_a.png") as im:
+        assert im.size == (28, 28) and im.mode == "RGB"
 
 
 def test_anomaly_maps_are_larger_on_a_painted_defect(model):

@@ -18,6 +18,10 @@ import numpy as np
 STDOUT = "-"
 
 
+MAP_KINDS = ("residual", "occlusion")
+"""The kinds of ``adcgan score --maps`` (:mod:`adcgan.evaluation.maps`); the first is the default."""
+
+
 def add_score_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``score`` and ``export`` subcommands to ``sub`` (``common``: the shared flags)."""
     s = sub.add_parser("score", help="score image files or folders with a saved model; writes a CSV")
@@ -26,8 +30,11 @@ def add_score_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None
     s.add_argument("--csv", default=STDOUT, help="output CSV (refuses to overwrite); '-' or absent: stdout, "
                    "with every other message on stderr")
     s.add_argument("--strict", action="store_true", help="stop at the first unreadable image (exit 2, no CSV)")
-    s.add_argument("--maps", metavar="DIR", help="also write one anomaly-map PNG per image, |x - G(E(x))| over "
-                   "the image (detectors that reconstruct; never overwrites)")
+    s.add_argument("--maps", metavar="DIR", help="also write one anomaly-map PNG per image, painted over the "
+                   "image (never overwrites)")
+    s.add_argument("--map-kind", choices=MAP_KINDS, default=MAP_KINDS[0],
+                   help="residual: |x - G(E(x))| (detectors that reconstruct; default); occlusion: how much of "
+                   "the score each region carries, for every detector (about 50 scorings per image)")
     common(s)
     e = sub.add_parser("export", help="export a saved model's scoring graph to ONNX (pip install adcgan[onnx])")
     e.add_argument("--model", required=True, help="model folder (or a run folder containing model/)")
@@ -80,7 +87,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} already exists; choose another --csv path")
     det = _load_model(args.model, args.device)
     det.config.compile_scoring = bool(args.compile_scoring)
-    if args.maps:
+    if args.maps and args.map_kind == "residual":
         from adcgan.evaluation.maps import has_reconstruction, no_maps_error
 
         if not has_reconstruction(det):
@@ -89,7 +96,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     comps = det.score_components(images, batch_size=args.batch_size, progress=not args.quiet) if len(images) else {}
     full = _expand(comps, entries, errors, ["score", *det.active_components()])
     if args.maps:
-        _write_maps(Path(args.maps), det, images, [e for e in entries if e not in errors], args.batch_size)
+        _write_maps(Path(args.maps), det, images, [e for e in entries if e not in errors], args)
     if out is not None:
         if out.exists():
             raise FileExistsError(f"{out} appeared while scoring; not overwritten")
@@ -99,14 +106,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _write_maps(folder: Path, det: Any, images: np.ndarray, scored: list[str], batch_size: int | None) -> None:
-    from adcgan.evaluation.maps import map_file_names, write_map_pngs
+def _write_maps(folder: Path, det: Any, images: np.ndarray, scored: list[str], args: argparse.Namespace) -> None:
+    from adcgan.evaluation.maps import map_file_names, occlusion_maps, write_map_pngs
 
     names = map_file_names(scored)
     taken = [n for n in names if (folder / n).exists()]
     if taken:  # checked again, file by file, while writing
         raise FileExistsError(f"{folder / taken[0]} already exists; choose another --maps folder")
-    write_map_pngs(folder, names, images, det.anomaly_maps(images, batch_size))
+    if args.map_kind == "occlusion":  # only what raises the score is painted
+        maps = np.clip(occlusion_maps(det, images, batch_size=args.batch_size, progress=not args.quiet), 0, None)
+    else:
+        maps = det.anomaly_maps(images, args.batch_size)
+    write_map_pngs(folder, names, images, maps)
 
 
 def _summary(det: Any, full: dict[str, np.ndarray], entries: list[str], errors: dict[str, str],

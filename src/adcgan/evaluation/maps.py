@@ -1,6 +1,8 @@
-"""Anomaly maps: the per-pixel residual |x - G(E(x))| of detectors that reconstruct.
+"""Anomaly maps: the per-pixel residual |x - G(E(x))| of detectors that reconstruct, and occlusion maps
+(what each region adds to the total score) for every detector.
 
-:func:`anomaly_maps` computes the maps (``BaseDetector.anomaly_maps`` calls it);
+:func:`anomaly_maps` computes the residual maps (``BaseDetector.anomaly_maps`` calls it), :func:`occlusion_maps`
+the occlusion maps;
 :func:`overlay` paints one as a heat map over its image; :func:`write_map_pngs`
 writes one PNG per image (``adcgan score --maps DIR``) and :func:`map_rows` gives
 the rows of the report's ``anomaly_maps.png``.
@@ -36,8 +38,9 @@ def has_reconstruction(det: "BaseDetector") -> bool:
 
 def no_maps_error(det: "BaseDetector") -> NoReconstructionError:
     """The error raised for a detector without reconstructions."""
-    return NoReconstructionError(f"{det.name} has no reconstruction G(E(x)), so no anomaly maps "
-                                 "(detectors with one: adcgan, aegan, alad)")
+    return NoReconstructionError(f"{det.name} has no reconstruction G(E(x)), so no residual maps "
+                                 "(detectors with one: adcgan, aegan, alad); occlusion maps work for every "
+                                 "detector (adcgan score --map-kind occlusion)")
 
 
 def anomaly_maps(det: "BaseDetector", X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -71,19 +74,76 @@ def anomaly_maps(det: "BaseDetector", X: Any, batch_size: int | None = None) -> 
     return np.concatenate(out)
 
 
+OCCLUSION_PATCHES = 4
+"""Occluding patches per image side (a patch is 1/4 of the side; they overlap by half a patch)."""
+
+
+def occlusion_windows(size: int, patches: int = OCCLUSION_PATCHES) -> tuple[int, list[int]]:
+    """(patch side, start offsets) along one image side: a patch of ``ceil(size / patches)`` pixels moved
+    by half a patch, the last one flush with the edge, so every pixel is covered."""
+    p = -(-size // patches)
+    step = max(1, p // 2)
+    starts = list(range(0, size - p + 1, step))
+    return p, starts + ([size - p] if starts[-1] != size - p else [])
+
+
+def occlusion_maps(det: "BaseDetector", X: Any, patches: int = OCCLUSION_PATCHES,
+                   batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+    """What each region adds to the anomaly score, for any detector (Zeiler & Fergus 2014's occlusion).
+
+    Every patch of the window grid (:func:`occlusion_windows`) is flattened to its own mean colour, which
+    removes its detail and keeps its colour; a pixel's value is the mean, over the patches that cover it,
+    of score(x) - score(x with the patch flattened). Positive = the region's detail makes x look
+    anomalous; negative = it makes x look normal. Cost: (number of windows)^2 + 1 scorings per image.
+
+    Args:
+        det: A fitted detector.
+        X: Images as for ``score_samples``.
+        patches: Patches per side (the patch side is ``ceil(side / patches)``).
+        batch_size: Images per scoring pass (default the scoring batch size).
+        progress: Show a progress bar over the images.
+
+    Returns:
+        float32 array (N, H, W), in units of the detector's total score.
+    """
+    from adcgan.io.progress import progress as progress_bar
+
+    t = to_float(as_image_tensor(X))
+    h, w = t.shape[2], t.shape[3]
+    (ph, rows), (pw, cols) = occlusion_windows(h, patches), occlusion_windows(w, patches)
+    out = np.zeros((len(t), h, w), np.float32)
+    cover = np.zeros((h, w), np.float32)
+    for r in rows:
+        for c in cols:
+            cover[r:r + ph, c:c + pw] += 1
+    for i in progress_bar(range(len(t)), desc=f"{det.name} occlusion maps", enabled=progress, unit="images"):
+        views = t[i].unsqueeze(0).repeat(len(rows) * len(cols) + 1, 1, 1, 1)
+        for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
+            patch = views[k + 1, :, r:r + ph, c:c + pw]
+            patch[:] = patch.mean(dim=(1, 2), keepdim=True)
+        s = det.score_samples(views, batch_size)
+        for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
+            out[i, r:r + ph, c:c + pw] += s[0] - s[k + 1]
+    return out / cover
+
+
 def overlay(image: np.ndarray, residual: np.ndarray, vmax: float) -> np.ndarray:
     """The image (H, W, C) float in [0, 1] with ``residual`` (H, W) as a heat map: (H, W, 3) in [0, 1].
 
     The heat map (matplotlib ``inferno``, 0 .. ``vmax``) is blended in with an opacity that
     grows with the residual, so low-residual pixels show the image itself.
     """
-    from matplotlib import colormaps
-
     rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
     level = np.clip(residual / max(float(vmax), 1e-12), 0.0, 1.0)
-    heat = colormaps["inferno"](level)[..., :3]
     alpha = (ALPHA * level)[..., None]
-    return np.clip((1 - alpha) * rgb + alpha * heat, 0.0, 1.0)
+    return np.clip((1 - alpha) * rgb + alpha * heat(residual, vmax), 0.0, 1.0)
+
+
+def heat(values: np.ndarray, vmax: float) -> np.ndarray:
+    """``values`` (H, W) as an ``inferno`` heat map from 0 (black) to ``vmax`` (pale yellow): (H, W, 3)."""
+    from matplotlib import colormaps
+
+    return colormaps["inferno"](np.clip(values / max(float(vmax), 1e-12), 0.0, 1.0))[..., :3]
 
 
 def _nhwc_float(images: Any) -> np.ndarray:
@@ -125,22 +185,30 @@ def write_map_pngs(folder: Path, names: Sequence[str], images: Any, maps: np.nda
     return vmax
 
 
+OCCLUSION_LABEL = "occlusion: score lost when a region is flattened"
+RESIDUAL_LABEL = "residual |x - G(E(x))|"
+
+
 def map_rows(det: "BaseDetector", images: Any, scores: np.ndarray, n: int = 6) -> list[tuple[str, np.ndarray]]:
-    """Rows of the report figure: the ``n`` most and ``n`` least anomalous images and their maps.
+    """Rows of the report figure: the ``n`` most and ``n`` least anomalous images, each group followed by
+    its residual maps (detectors that reconstruct) and its occlusion maps (every detector; only the parts
+    that raise the score are painted), as heat maps under their images. One heat scale per kind of map
+    for both groups, so the two groups compare.
 
     Returns:
-        ``(label, float NCHW images)`` rows, or ``[]`` when the detector does not reconstruct.
+        ``(label, float NCHW images)`` rows.
     """
-    if not has_reconstruction(det):
-        return []
     order = np.argsort(-np.asarray(scores), kind="stable")
     groups = [("most anomalous", order[:n]), ("least anomalous", order[::-1][:n])]
     subs = [as_image_tensor(images)[torch.as_tensor(pick.copy(), dtype=torch.long)] for _, pick in groups]
-    maps = [anomaly_maps(det, sub) for sub in subs]
-    vmax = max((float(m.max()) for m in maps if m.size), default=0.0)  # one scale for both groups
+    kinds = ([(RESIDUAL_LABEL, [anomaly_maps(det, sub) for sub in subs])] if has_reconstruction(det) else [])
+    kinds.append((OCCLUSION_LABEL, [np.clip(occlusion_maps(det, sub), 0, None) for sub in subs]))
+    vmax = {label: max((float(m.max()) for m in ms if m.size), default=0.0) for label, ms in kinds}
     rows: list[tuple[str, np.ndarray]] = []
-    for (label, pick), sub, m in zip(groups, subs, maps):
+    for g, ((label, pick), sub) in enumerate(zip(groups, subs)):
         imgs = _nhwc_float(sub)
-        over = np.stack([overlay(i, r, vmax) for i, r in zip(imgs, m)]).transpose(0, 3, 1, 2)
-        rows += [(f"{len(pick)} {label}", imgs.transpose(0, 3, 1, 2)), ("residual |x - G(E(x))|", over)]
+        rows.append((f"{len(pick)} {label}", imgs.transpose(0, 3, 1, 2)))
+        for kind, ms in kinds:
+            maps_g = [heat(m, vmax[kind]) for m in ms[g]]
+            rows.append((kind, np.stack(maps_g).transpose(0, 3, 1, 2) if maps_g else imgs.transpose(0, 3, 1, 2)))
     return rows

@@ -251,6 +251,31 @@ def test_cli_stages_runs_part_of_a_study_and_leaves_the_rest_pending(tmp_path: P
         run_bench_command(build_parser().parse_args([*argv, "--stages", "first"]), runner=fake_runner)
 
 
+def test_cli_only_detectors_runs_a_part_beside_another_driver_and_withdraws_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from adcgan.cli.bench import merged_settings, planned_runs
+
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('datasets = ["mnist"]\npreset = "smoke"\nclasses = [1, 2]\n[[grid]]\ndetectors = ["adcgan"]\n'
+                   '[[grid]]\nstage = 1\ndetectors = ["ocsvm", "deepsvdd"]\n', encoding="utf-8")
+    db = tmp_path / "s.db"
+    argv = ["bench", "--config", str(cfg), "--db", str(db), "--quiet"]
+    study, _ = planned_runs(merged_settings(build_parser().parse_args(argv)), build_parser().parse_args(argv))
+    Store(db).add_runs(study)  # 6 runs pending, as after the first driver's start
+    assert run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "OCSVM"]), runner=fake_runner) == 0
+    assert "bench: 2 runs (detectors OCSVM of the study's 6)" in capsys.readouterr().out
+    store = Store(db)
+    status = sorted((r["detector"], r["cls"], r["status"]) for r in store.rows())
+    store.close()
+    assert status == [("adcgan", 1, "pending"), ("adcgan", 2, "pending"), ("deepsvdd", 1, "pending"),
+                      ("deepsvdd", 2, "pending"), ("ocsvm", 1, "done"), ("ocsvm", 2, "done")]
+    both = [*argv, "--only-detectors", "deepsvdd", "--stages", "0"]  # deepsvdd runs only in stage 1
+    assert run_bench_command(build_parser().parse_args(both), runner=fake_runner) == 0
+    assert "bench: 0 runs (stages 0, detectors deepsvdd of the study's 6)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="the study has no runs of alad; its detectors: adcgan, deepsvdd, ocsvm"):
+        run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "alad"]), runner=fake_runner)
+
+
 def test_cli_ray_missing_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError

@@ -12,12 +12,13 @@ from adcgan.bench.executors import RayMissingError, Runner
 from adcgan.bench.grid import PRESETS, GridSpec, expand, get_budget
 from adcgan.cli.bench_db import DB_COMMANDS
 from adcgan.cli.settings import merge_settings, run_defaults
+from adcgan.cli.study_part import as_list as _as_list
+from adcgan.cli.study_part import part_text, select_part
 from adcgan.evaluation.protocols import SCHEMES, TEST_SETS
 from adcgan.evaluation.variants import check_score_variants
 
-GRID_DEFAULTS: dict[str, Any] = {
-    "classes": "all", "preset": "quick", "executor": "local", "workers": 1, "cpus_per_run": 1.0,
-    "gpus_per_run": 0.0}
+GRID_DEFAULTS: dict[str, Any] = {"classes": "all", "preset": "quick", "executor": "local", "workers": 1,
+                                 "cpus_per_run": 1.0, "gpus_per_run": 0.0}
 """Defaults of the grid settings that are not a run's (those come from :func:`run_defaults`)."""
 LIST_KEYS = ("detectors", "datasets", "schemes", "seeds")
 
@@ -65,6 +66,8 @@ def _exec_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder holding the data set(s)")
     p.add_argument("--stages", help="comma list of the study file's stages to run now, e.g. 0 (default: all); "
                                     "the runs of the other stages stay planned and pending")
+    p.add_argument("--only-detectors", help="comma list: only these detectors' runs of the study now, e.g. the "
+                   "cheap ones in a second driver (default: all); the others stay planned and pending")
     p.add_argument("--no-retry-failed", action="store_true", help="leave failed runs failed")
     p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -92,12 +95,6 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     t = sub.add_parser("stop", help="let the drivers on a study DB finish their runs in flight, start no new one")
     t.add_argument("--db", required=True, help="study database")
     return b
-
-
-def _as_list(v: Any) -> list[Any]:
-    if isinstance(v, (list, tuple)):
-        return list(v)
-    return [x.strip() for x in str(v).split(",") if x.strip()]
 
 
 def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -208,25 +205,28 @@ def default_out_root(db: str | Path) -> Path:
 
 
 def planned_runs(m: dict[str, Any], args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
-    """(every planned run of the study, the runs of the ``--stages`` asked for: all when none are)."""
+    """(every planned run of the study, the part ``--stages`` and ``--only-detectors`` ask for: all when
+    neither is given; :mod:`adcgan.cli.study_part`)."""
     study = plan_study(m, _flag_settings(args))
-    if m.get("stages") is None:
-        return study, study
-    try:
-        stages = {int(v) for v in _as_list(m["stages"])}
-    except ValueError:
-        raise ValueError(f"--stages must be a comma list of integers, got {m['stages']!r}") from None
-    missing = sorted(stages - {p.stage for p in study})
-    if missing:
-        raise ValueError(f"the study has no stage {', '.join(map(str, missing))}; its stages: "
-                         f"{', '.join(map(str, sorted({p.stage for p in study})))}")
-    return study, [p for p in study if p.stage in stages]
+    return study, select_part(study, m.get("stages"), m.get("only_detectors"))
+
+
+def _announce(m: dict[str, Any], study: list[Any], planned: list[Any], out_root: Path) -> None:
+    """Print the runs to do (which part of the study) and their budgets."""
+    from adcgan.bench.grid import budget_text
+
+    keys = sorted({(p.budget_name, *[p.budget[k] for k in ("epochs", "warmup_epochs", "batch_size",
+                                                             "max_train_images", "max_test_images")])
+                   for p in planned}, key=str)
+    print(f"bench: {len(planned)} runs{part_text(m, study, planned)} -> {m['db']} (run folders in {out_root})",
+          flush=True)
+    for k in keys:
+        print(f"bench: budget {budget_text(k)}", flush=True)
 
 
 def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Run (or resume) the grid; exit 0 when every run is done, 1 when some failed."""
     from adcgan.bench.driver import run_grid
-    from adcgan.bench.grid import budget_text
     from adcgan.bench.store import Store
 
     m = merged_settings(args)
@@ -234,13 +234,7 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
         raise ValueError("adcgan bench needs --db FILE (the study database; rerun with the same file to resume)")
     study, planned = planned_runs(m, args)
     out_root = Path(m.get("out_root") or default_out_root(m["db"]))
-    keys = sorted({(p.budget_name, *[p.budget[k] for k in ("epochs", "warmup_epochs", "batch_size",
-                                                             "max_train_images", "max_test_images")])
-                   for p in planned}, key=str)
-    part = f" (stages {m['stages']} of the study's {len(study)})" if len(planned) < len(study) else ""
-    print(f"bench: {len(planned)} runs{part} -> {m['db']} (run folders in {out_root})", flush=True)
-    for k in keys:
-        print(f"bench: budget {budget_text(k)}", flush=True)
+    _announce(m, study, planned, out_root)
     if m.get("dry_run"):
         for p in planned:
             print(f"  {p.hash[:12]} {p.folder_name}")

@@ -214,6 +214,18 @@ def test_render_report_tables_and_charts(tmp_path: Path) -> None:
     assert len((tmp_path / "rep" / "table4.csv").read_text(encoding="utf-8").splitlines()) == 17
 
 
+def test_a_seed_enters_a_cells_mean_once_it_has_every_class() -> None:
+    from adcgan.bench.render import _per_seed
+
+    rows = [{"seed": s, "cls": c, "roc_auc": v} for s, c, v in
+            [(0, 0, 0.80), (0, 1, 0.90), (1, 0, 0.70), (1, 1, 0.80), (2, 0, 0.10), (2, 1, None)]]
+    # seeds 0 and 1 are complete (means 85 and 75 %); seed 2 has class 0 only and is left out, not averaged in
+    m, sd, sd_cls, n = _per_seed(rows, "roc_auc")
+    assert (m, n) == (pytest.approx(80.0), 2)
+    assert sd == pytest.approx(10 / 2 ** 0.5) and sd_cls == pytest.approx(10 / 2 ** 0.5)  # two values 10 apart
+    assert _per_seed(rows[:1] + rows[4:5], "roc_auc")[0] == pytest.approx(45.0)  # one class each: both count
+
+
 # ---- CLI ---------------------------------------------------------------------------------------
 def test_cli_config_file_flags_override_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cfg = tmp_path / "grid.toml"

@@ -55,11 +55,17 @@ def _diff(m: float | None, p: PaperResult | None) -> float | None:
 
 
 def _per_seed(rows: Iterable[dict[str, Any]], col: str) -> tuple[float | None, float | None, float | None, int]:
-    """(mean, sd over seeds, sd over classes, n seeds) of ``col``: classes averaged per seed first."""
+    """(mean, sd over seeds, sd over classes, n seeds) of ``col``: classes averaged per seed first, over the
+    seeds with the most classes (a seed still running never pulls a mean over fewer classes in)."""
+    rows = [r for r in rows if r[col] is not None]
+    classes: dict[int, set[int]] = defaultdict(set)
+    for r in rows:
+        classes[r["seed"]].add(r["cls"])
+    most = max((len(c) for c in classes.values()), default=0)
     by_seed: dict[int, list[float]] = defaultdict(list)
     by_cls: dict[int, list[float]] = defaultdict(list)
     for r in rows:
-        if r[col] is not None:
+        if len(classes[r["seed"]]) == most:
             by_seed[r["seed"]].append(r[col])
             by_cls[r["cls"]].append(r[col])
     m, sd = _ms([mean(v) for v in by_seed.values()])

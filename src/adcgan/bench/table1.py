@@ -198,10 +198,12 @@ def caption(rows: list[dict[str, Any]]) -> str:
     """Budgets, seeds and markers of the layout table."""
     from adcgan.bench.grid import budget_text
 
-    budgets = "; ".join(f"`{budget_text(k)}`" for k in dict.fromkeys(c["_budget_key"] for c in pick_cells(rows).values()))
-    seeds = sorted({c["seeds"] for c in pick_cells(rows).values()})
-    return (f"ROC-AUC (%), mean over the classes (± = sd over seeds where a cell has several, a seed counting once it has every class; seeds per cell: "
-            f"{', '.join(map(str, seeds))}). Budget(s): {budgets}. * = not every class has run yet. Paper: its "
+    cells = pick_cells(rows).values()
+    budgets = "; ".join(f"`{budget_text(k)}`" for k in dict.fromkeys(c["_budget_key"] for c in cells))
+    seeds = sorted({c["seeds"] for c in cells})
+    return (f"ROC-AUC (%), mean over the classes (± = sd over seeds where a cell has several, a seed counting "
+            f"once it has every class; seeds per cell: {', '.join(map(str, seeds))}). Budget(s): {budgets}. "
+            "* = not every class has run yet. Paper: its "
             "Table 1 as printed († = the authors' own runs of that baseline); the paper trained 15 + 5 epochs "
             "(35 + 15 all-vs-one) on all normal images.")
 

@@ -1,4 +1,4 @@
-"""Which code and which CPU produced a study's runs.
+"""Which code, CPU and defaults produced a study's runs, and the label a run goes by in the tables.
 
 A GAN's training diverges numerically across CPUs (and code versions), so every figure rendered from a
 study database says which commit and CPU ran its runs: :func:`provenance_lines` lists them, and
@@ -13,6 +13,20 @@ from adcgan.bench.grid import EXECUTION_KEYS
 
 UNRECORDED = "CPU not recorded"
 """The CPU named for a run whose metrics do not record one."""
+
+
+def variant_label(row: dict[str, Any]) -> str:
+    """Detector name as shown in tables: ``adcgan+`` for ``variant=plus`` (``adcgan+ (defaults r1)`` for a
+    run of earlier defaults: ``PLUS_REVISION``), ``adcgan (official)``."""
+    from adcgan.detectors.adcgan.config import PLUS_REVISION
+
+    try:
+        spec = json.loads(row.get("config_json") or "{}")
+    except (TypeError, ValueError):
+        spec = {}
+    variant, rev = (spec.get("detector_config") or {}).get("variant"), spec.get("defaults_revision") or 1
+    plus = f"{row['detector']}+" + (f" (defaults r{rev})" if rev != PLUS_REVISION else "")
+    return {"plus": plus, "official": f"{row['detector']} (official)"}.get(variant, row["detector"])
 
 
 def cpu_of(row: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from adcgan.bench.grid import BUDGET_COLS, budget_key, budget_text, is_paper_budget
 from adcgan.bench.pages import fill_blocks
+from adcgan.bench.provenance import variant_label
 from adcgan.bench.paper_results import PAPER_DATASET, PAPER_DISPLAY, PaperResult, paper_value
 from adcgan.bench.store import ABLATIONS, Store, ablation_column, ablation_label
 
@@ -237,15 +238,6 @@ def _header(store: Store, rows: list[dict[str, Any]]) -> list[str]:
               "runs recorded; 'CIFAR-10 (JPEG q75 copy)' is a lossy copy, compared with the paper's CIFAR-10 row "
               "only under that label.", ""]
     return lines
-
-
-def variant_label(row: dict[str, Any]) -> str:
-    """Detector name as shown in tables: ``adcgan+`` for ``variant=plus``, ``adcgan (official)``."""
-    try:
-        variant = (json.loads(row.get("config_json") or "{}").get("detector_config") or {}).get("variant")
-    except (TypeError, ValueError):
-        variant = None
-    return {"plus": f"{row['detector']}+", "official": f"{row['detector']} (official)"}.get(variant, row["detector"])
 
 
 def study_tables(db: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,43 +24,12 @@ from adcgan.registry import get_detector_class
 from adcgan.evaluation import variants
 from adcgan.evaluation.variants import SCORING_SETTINGS
 from adcgan.evaluation.report import write_report
+from adcgan.evaluation.spec import RunSpec
 from adcgan.io.tensors import as_image_tensor
 from adcgan.training.graphs import check_graphs
 from adcgan.training.precision import bf16_native, check_precision
 from adcgan.training.runtime import cpu_model, resolve_device, versions
 from adcgan.training.split import holdout_split
-
-
-@dataclass
-class RunSpec:
-    """Everything that defines one run (stored in the run's ``config.json`` and the bench DB)."""
-
-    detector: str = "adcgan"
-    dataset: str = "fashion-mnist"
-    scheme: str = "one-vs-all"
-    cls: int | str = 1
-    seed: int = 0
-    test_set: str = "standard"
-    data_dir: str | None = None
-    preprocess: str = "paper"
-    max_test_images: int | None = None
-    user_dirs: dict[str, str] | None = None     # dataset "user": {"train", "test_normal", "test_anomalous"}
-    geometry: list[int] | None = None           # (H, W, C) for folder/user data; None = the data set's own
-    detector_config: dict[str, Any] = field(default_factory=dict)
-    score_variants: list[dict[str, Any]] | None = None  # scored with the run (adcgan.evaluation.variants)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise TypeError(f"unknown run setting(s): {', '.join(unknown)}")
-        return cls(**d)
 
 
 @dataclass
@@ -187,14 +156,26 @@ def write_resolved(out_dir: Path, spec: RunSpec, det: BaseDetector, ds: Dataset,
     return resolved["detector_config"]
 
 
+def checked_config(spec: RunSpec, det_cls: type[BaseDetector]) -> Any:
+    """The run's validated detector settings; its score variants and the revision of the defaults it asks
+    for checked too, all before any folder or training."""
+    from adcgan.detectors.adcgan.config import PLUS_REVISION
+
+    cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
+    cfg.validate()
+    variants.check_score_variants(spec.score_variants)
+    if getattr(cfg, "variant", None) == "plus" and (spec.defaults_revision or 1) != PLUS_REVISION:
+        raise ValueError(f"this run asks for adcgan+ defaults revision {spec.defaults_revision or 1}, and this "
+                         f"code has revision {PLUS_REVISION}: plan the study again (adcgan bench) to run it anew")
+    return cfg
+
+
 def run_experiment(spec: RunSpec, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train ``spec.detector`` on the protocol's normal data, evaluate, write the report; return metrics."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, resume)
     det_cls = get_detector_class(spec.detector)
-    cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
-    cfg.validate()
-    variants.check_score_variants(spec.score_variants)  # refused before training, not after it
+    cfg = checked_config(spec, det_cls)
     ds = load_data(spec)
     if getattr(cfg, "flip_average", False) == "auto":  # "as the data set allows"
         cfg.flip_average = flip_invariant(ds.name)

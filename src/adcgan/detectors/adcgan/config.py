@@ -18,6 +18,12 @@ VARIANT_DEFAULTS: dict[str, tuple[object, object]] = {
     "bn_scoring_inputs": (False, True),
 }
 
+PLUS_REVISION = 1
+"""Revision of adcgan+'s defaults (the plus column above and every default ``plus`` relies on). Bump it when
+one changes: a study then plans its adcgan+ runs anew (their spec carries the revision; issue 22's rule that
+``plus`` rows are re-run with new defaults), a run of another revision is refused, and reports label the
+older runs apart instead of averaging them in."""
+
 
 @dataclass
 class ADCGANConfig(DetectorConfig):

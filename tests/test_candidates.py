@@ -60,6 +60,10 @@ def test_a_candidate_missing_a_class_is_pending_and_a_base_needs_one_key_less() 
     assert C.base_of(both, present) == (("critic_width", 0.5),)  # the compute setting stays in the base
     assert C.base_of(both, {()}) is None and C.label(both) == "critic_width=0.5, translation_weight=1.0"
     assert C.label((("see_edges", True),)) == "see_edges=true" and C.label(()) == "defaults"
+    # a run of new defaults (PLUS_REVISION 2) is a candidate of its own, its base the runs of revision 1
+    new = row("fashion-mnist", (), 0, 0.9)
+    new["config_json"] = json.dumps({**json.loads(new["config_json"]), "defaults_revision": 2})
+    assert C.settings_of(new) == (("defaults_revision", 2),) and C.base_of(C.settings_of(new), {()}) == ()
 
 
 def test_rank_correlation_by_hand() -> None:

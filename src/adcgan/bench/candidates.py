@@ -38,9 +38,11 @@ Groups = dict[tuple[str, Settings], dict[int, dict[str, Any]]]
 
 
 def settings_of(row: dict[str, Any]) -> Settings:
-    """A run's candidate settings: its detector settings beyond the variant and the budget, sorted."""
-    cfg = json.loads(row.get("config_json") or "{}").get("detector_config") or {}
-    return tuple(sorted((k, v) for k, v in cfg.items() if k not in BUDGET_SETTINGS))
+    """A run's candidate settings: its detector settings beyond the variant and the budget, and the revision
+    of the defaults where it has one (``PLUS_REVISION`` above 1: new defaults, judged against the old), sorted."""
+    spec = json.loads(row.get("config_json") or "{}")
+    cfg = {**(spec.get("detector_config") or {}), "defaults_revision": spec.get("defaults_revision")}
+    return tuple(sorted((k, v) for k, v in cfg.items() if k not in BUDGET_SETTINGS and v is not None))
 
 
 SCORED = "scored with"

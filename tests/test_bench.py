@@ -241,17 +241,22 @@ def test_cli_config_file_flags_override_and_dry_run(tmp_path: Path, capsys: pyte
     assert not (tmp_path / "x.db").exists()
 
 
-def test_cli_stages_runs_part_of_a_study_and_leaves_the_rest_pending(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture) -> None:
+def _pending_study(tmp_path: Path, toml: str) -> tuple[list[str], Path]:
+    """The bench argv of a study file ``toml`` whose every run is pending in ``s.db``, as after a first start."""
     from adcgan.cli.bench import merged_settings, planned_runs
 
-    cfg = tmp_path / "study.toml"
-    cfg.write_text('detectors = ["adcgan"]\ndatasets = ["mnist"]\npreset = "smoke"\n'
-                   '[[grid]]\nclasses = [1]\n[[grid]]\nstage = 1\nclasses = [2, 3]\n', encoding="utf-8")
-    db = tmp_path / "s.db"
+    cfg, db = tmp_path / "study.toml", tmp_path / "s.db"
+    cfg.write_text(toml, encoding="utf-8")
     argv = ["bench", "--config", str(cfg), "--db", str(db), "--quiet"]
     study, _ = planned_runs(merged_settings(build_parser().parse_args(argv)), build_parser().parse_args(argv))
-    Store(db).add_runs(study)  # every run of the study pending, as after an earlier start
+    Store(db).add_runs(study)
+    return argv, db
+
+
+def test_cli_stages_runs_part_of_a_study_and_leaves_the_rest_pending(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    argv, db = _pending_study(tmp_path, 'detectors = ["adcgan"]\ndatasets = ["mnist"]\npreset = "smoke"\n'
+                              '[[grid]]\nclasses = [1]\n[[grid]]\nstage = 1\nclasses = [2, 3]\n')
     assert run_bench_command(build_parser().parse_args([*argv, "--stages", "0"]), runner=fake_runner) == 0
     assert "bench: 1 runs (stages 0 of the study's 3)" in capsys.readouterr().out
     store = Store(db)
@@ -265,15 +270,8 @@ def test_cli_stages_runs_part_of_a_study_and_leaves_the_rest_pending(tmp_path: P
 
 def test_cli_only_detectors_runs_a_part_beside_another_driver_and_withdraws_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from adcgan.cli.bench import merged_settings, planned_runs
-
-    cfg = tmp_path / "study.toml"
-    cfg.write_text('datasets = ["mnist"]\npreset = "smoke"\nclasses = [1, 2]\n[[grid]]\ndetectors = ["adcgan"]\n'
-                   '[[grid]]\nstage = 1\ndetectors = ["ocsvm", "deepsvdd"]\n', encoding="utf-8")
-    db = tmp_path / "s.db"
-    argv = ["bench", "--config", str(cfg), "--db", str(db), "--quiet"]
-    study, _ = planned_runs(merged_settings(build_parser().parse_args(argv)), build_parser().parse_args(argv))
-    Store(db).add_runs(study)  # 6 runs pending, as after the first driver's start
+    argv, db = _pending_study(tmp_path, 'datasets = ["mnist"]\npreset = "smoke"\nclasses = [1, 2]\n[[grid]]\n'
+                              'detectors = ["adcgan"]\n[[grid]]\nstage = 1\ndetectors = ["ocsvm", "deepsvdd"]\n')
     assert run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "OCSVM"]), runner=fake_runner) == 0
     assert "bench: 2 runs (detectors OCSVM of the study's 6)" in capsys.readouterr().out
     store = Store(db)

@@ -16,7 +16,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from adcgan.bench.provenance import cpu_of, provenance_lines
+from adcgan.bench.provenance import cpu_of, metrics_of, provenance_lines
 from adcgan.evaluation.variants import setting_text
 
 TARGET, GUARD = "cifar10-jpeg", "fashion-mnist"
@@ -89,11 +89,6 @@ def n_classes(dataset: str, runs: dict[int, dict[str, Any]]) -> int:
         return len(get_spec(dataset).class_names) or len(runs)
     except DataError:
         return len(runs)
-
-
-def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
-    """A run's stored metrics (``metrics_json``; empty when it has none)."""
-    return json.loads(row.get("metrics_json") or "{}")
 
 
 def label_free_mean(runs: dict[int, dict[str, Any]], key: str) -> float | None:

@@ -203,18 +203,10 @@ def _detector_config(grid: GridSpec, budget: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def defaults_revision(detector: str, settings: dict[str, Any]) -> int | None:
-    """The revision of adcgan+'s defaults a planned run carries: ``PLUS_REVISION`` for an adcgan+ run once
-    it is above 1, None otherwise (so the hashes of studies planned at revision 1 stay as they were)."""
-    from adcgan.detectors.adcgan.config import PLUS_REVISION
-
-    plus = detector == "adcgan" and settings.get("variant") == "plus"
-    return PLUS_REVISION if plus and PLUS_REVISION > 1 else None
-
-
 def expand(grid: GridSpec) -> list[PlannedRun]:
     """All runs of the grid, in a stable order (detector, dataset, scheme, class, seed)."""
     from adcgan.data import get_spec
+    from adcgan.detectors.adcgan.config import plus_revision
     from adcgan.evaluation.experiment import RunSpec
 
     runs: list[PlannedRun] = []
@@ -231,6 +223,6 @@ def expand(grid: GridSpec) -> list[PlannedRun]:
                                        max_test_images=budget["max_test_images"],
                                        detector_config=_detector_config(grid, budget),
                                        score_variants=grid.score_variants,
-                                       defaults_revision=defaults_revision(det, grid.detector_config))
+                                       defaults_revision=plus_revision(det, grid.detector_config))
                         runs.append(PlannedRun(spec, spec_hash(spec.to_dict()), grid.budget.name, budget, cls_name))
     return runs

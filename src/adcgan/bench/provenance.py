@@ -29,9 +29,14 @@ def variant_label(row: dict[str, Any]) -> str:
     return {"plus": plus, "official": f"{row['detector']} (official)"}.get(variant, row["detector"])
 
 
+def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A study row's stored metrics (``metrics_json``; empty when it has none)."""
+    return json.loads(row.get("metrics_json") or "{}") or {}
+
+
 def cpu_of(row: dict[str, Any]) -> str:
     """The CPU model a study row's run was scored on (its ``metrics_json``'s ``cpu``)."""
-    return (json.loads(row.get("metrics_json") or "{}") or {}).get("cpu") or UNRECORDED
+    return metrics_of(row).get("cpu") or UNRECORDED
 
 
 def provenance_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -67,7 +72,7 @@ def default_drift(row: dict[str, Any]) -> dict[str, Any] | None:
     record its resolved settings (``metrics_json``'s ``detector_config``, written since 2026-12-07)."""
     from adcgan.registry import get_detector_class
 
-    used = (json.loads(row.get("metrics_json") or "{}") or {}).get("detector_config")
+    used = metrics_of(row).get("detector_config")
     if used is None:
         return None
     run = json.loads(row.get("config_json") or "{}")

@@ -159,12 +159,12 @@ def write_resolved(out_dir: Path, spec: RunSpec, det: BaseDetector, ds: Dataset,
 def checked_config(spec: RunSpec, det_cls: type[BaseDetector]) -> Any:
     """The run's validated detector settings; its score variants and the revision of the defaults it asks
     for checked too, all before any folder or training."""
-    from adcgan.detectors.adcgan.config import PLUS_REVISION
+    from adcgan.detectors.adcgan.config import PLUS_REVISION, plus_revision
 
     cfg = det_cls.Config(**{"seed": spec.seed, **spec.detector_config})
     cfg.validate()
     variants.check_score_variants(spec.score_variants)
-    if getattr(cfg, "variant", None) == "plus" and (spec.defaults_revision or 1) != PLUS_REVISION:
+    if spec.defaults_revision != plus_revision(spec.detector, spec.detector_config):
         raise ValueError(f"this run asks for adcgan+ defaults revision {spec.defaults_revision or 1}, and this "
                          f"code has revision {PLUS_REVISION}: plan the study again (adcgan bench) to run it anew")
     return cfg

@@ -76,6 +76,9 @@ def anomaly_maps(det: "BaseDetector", X: Any, batch_size: int | None = None) -> 
 
 OCCLUSION_PATCHES = 4
 """Occluding patches per image side (a patch is 1/4 of the side; they overlap by half a patch)."""
+OCCLUSION_VIEWS_PER_CALL = 1024
+"""Occluded views scored per ``score_samples`` call (the views of several images share one call, and with
+it the detector's per-pass preparation, e.g. AD-CGAN's K encoded G(z) draws)."""
 
 
 def occlusion_windows(size: int, patches: int = OCCLUSION_PATCHES) -> tuple[int, list[int]]:
@@ -112,19 +115,26 @@ def occlusion_maps(det: "BaseDetector", X: Any, patches: int = OCCLUSION_PATCHES
     h, w = t.shape[2], t.shape[3]
     (ph, rows), (pw, cols) = occlusion_windows(h, patches), occlusion_windows(w, patches)
     out = np.zeros((len(t), h, w), np.float32)
-    cover = np.zeros((h, w), np.float32)
-    for r in rows:
-        for c in cols:
-            cover[r:r + ph, c:c + pw] += 1
-    for i in progress_bar(range(len(t)), desc=f"{det.name} occlusion maps", enabled=progress, unit="images"):
-        views = t[i].unsqueeze(0).repeat(len(rows) * len(cols) + 1, 1, 1, 1)
-        for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
-            patch = views[k + 1, :, r:r + ph, c:c + pw]
-            patch[:] = patch.mean(dim=(1, 2), keepdim=True)
-        s = det.score_samples(views, batch_size)
-        for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
-            out[i, r:r + ph, c:c + pw] += s[0] - s[k + 1]
-    return out / cover
+    windows = [(r, c) for r in rows for c in cols]
+    per_call = max(1, OCCLUSION_VIEWS_PER_CALL // (len(windows) + 1))  # one scoring pass for several images
+    for i0 in progress_bar(range(0, len(t), per_call), desc=f"{det.name} occlusion maps", enabled=progress,
+                           unit="chunks"):
+        views = t[i0:i0 + per_call].repeat_interleave(len(windows) + 1, dim=0)
+        for k, (r, c) in enumerate(windows):  # view 0 of each image is the image itself
+            patch = views[k + 1::len(windows) + 1, :, r:r + ph, c:c + pw]
+            patch[:] = patch.mean(dim=(2, 3), keepdim=True)
+        s = det.score_samples(views, batch_size).reshape(-1, len(windows) + 1)
+        for k, (r, c) in enumerate(windows):
+            out[i0:i0 + per_call, r:r + ph, c:c + pw] += (s[:, 0] - s[:, k + 1])[:, None, None]
+    return out / _coverage((h, w), windows, (ph, pw))
+
+
+def _coverage(size: tuple[int, int], windows: list[tuple[int, int]], patch: tuple[int, int]) -> np.ndarray:
+    """(H, W): how many of the windows (top-left corners, ``patch`` high and wide) cover each pixel."""
+    cover = np.zeros(size, np.float32)
+    for r, c in windows:
+        cover[r:r + patch[0], c:c + patch[1]] += 1
+    return cover
 
 
 def overlay(image: np.ndarray, residual: np.ndarray, vmax: float) -> np.ndarray:

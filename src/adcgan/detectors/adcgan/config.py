@@ -25,6 +25,14 @@ one changes: a study then plans its adcgan+ runs anew (their spec carries the re
 older runs apart instead of averaging them in."""
 
 
+def plus_revision(detector: str, settings: dict[str, object]) -> int | None:
+    """The defaults revision a run of ``detector`` with ``settings`` carries in its spec: ``PLUS_REVISION``
+    for an adcgan+ run once it is above 1, None otherwise (so studies planned at revision 1 keep their
+    hashes)."""
+    plus = detector == "adcgan" and settings.get("variant") == "plus"
+    return PLUS_REVISION if plus and PLUS_REVISION > 1 else None
+
+
 @dataclass
 class ADCGANConfig(DetectorConfig):
     """AD-CGAN hyper-parameters (Appendix A.3; optimiser details from notes section 8)."""

@@ -282,8 +282,29 @@ def test_cli_only_detectors_runs_a_part_beside_another_driver_and_withdraws_noth
     both = [*argv, "--only-detectors", "deepsvdd", "--stages", "0"]  # deepsvdd runs only in stage 1
     assert run_bench_command(build_parser().parse_args(both), runner=fake_runner) == 0
     assert "bench: 0 runs (stages 0, detectors deepsvdd of the study's 6)" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="the study has no runs of alad; its detectors: adcgan, deepsvdd, ocsvm"):
+    with pytest.raises(ValueError, match="the study has no runs of alad; its detectors: adcgan, adcgan:paper, deepsvdd, ocsvm"):
         run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "alad"]), runner=fake_runner)
+
+
+def test_cli_only_detectors_picks_a_variant(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    argv, db = _pending_study(tmp_path, 'datasets = ["mnist"]\npreset = "smoke"\nclasses = [1]\n'
+                              'detectors = ["adcgan"]\nseeds = [0, 1]\n[[grid]]\n[[grid]]\nset = { variant = "plus" }\n')
+    assert run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "adcgan:paper"]),
+                             runner=fake_runner) == 0
+    assert "bench: 2 runs (detectors adcgan:paper of the study's 4)" in capsys.readouterr().out
+    store = Store(db)
+    variants = sorted((json.loads(r["config_json"])["detector_config"].get("variant", "paper"), r["seed"],
+                       r["status"]) for r in store.rows())
+    store.close()
+    assert variants == [("paper", 0, "done"), ("paper", 1, "done"), ("plus", 0, "pending"), ("plus", 1, "pending")]
+    assert run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "ADCGAN+"]),
+                             runner=fake_runner) == 0
+    store = Store(db)
+    assert {r["status"] for r in store.rows()} == {"done"}
+    store.close()
+    with pytest.raises(ValueError, match="no runs of adcgan:official; its detectors: adcgan, adcgan:paper, adcgan:plus"):
+        run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "adcgan:official"]),
+                          runner=fake_runner)
 
 
 def test_cli_ray_missing_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -67,7 +67,8 @@ def _exec_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stages", help="comma list of the study file's stages to run now, e.g. 0 (default: all); "
                                     "the runs of the other stages stay planned and pending")
     p.add_argument("--only-detectors", help="comma list: only these detectors' runs of the study now, e.g. the "
-                   "cheap ones in a second driver (default: all); the others stay planned and pending")
+                   "cheap ones in a second driver (default: all); a variant as adcgan:paper or adcgan+ "
+                   "(adcgan:plus); the others stay planned and pending")
     p.add_argument("--no-retry-failed", action="store_true", help="leave failed runs failed")
     p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

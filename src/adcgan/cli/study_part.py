@@ -16,8 +16,26 @@ def as_list(v: Any) -> list[Any]:
     return [x.strip() for x in str(v).split(",") if x.strip()]
 
 
+def run_name(spec: Any) -> str:
+    """``detector:variant`` for a detector with variants (``adcgan:paper``, ``adcgan:plus``); else the name."""
+    variant = (spec.detector_config or {}).get("variant")
+    if spec.detector == "adcgan":
+        return f"adcgan:{variant or 'paper'}"
+    return f"{spec.detector}:{variant}" if variant else spec.detector
+
+
+def canonical(name: str) -> str:
+    """A part's detector name in lower case, ``adcgan+`` read as ``adcgan:plus`` (the tables' label)."""
+    name = name.strip().lower()
+    return f"{name[:-1]}:plus" if name.endswith("+") else name
+
+
 def select_part(study: list[Any], stages: Any = None, detectors: Any = None) -> list[Any]:
-    """The planned runs of ``study`` in the given stages and of the given detectors (None: all)."""
+    """The planned runs of ``study`` in the given stages and of the given detectors (None: all).
+
+    A detector is named alone (``adcgan``: every variant) or with its variant (``adcgan:paper``,
+    ``adcgan:plus``, or ``adcgan+`` as the tables write it).
+    """
     part = study
     if stages is not None:
         try:
@@ -30,12 +48,13 @@ def select_part(study: list[Any], stages: Any = None, detectors: Any = None) -> 
                              f"{', '.join(map(str, sorted({p.stage for p in study})))}")
         part = [p for p in part if p.stage in wanted]
     if detectors is not None:
-        dets = [d.lower() for d in as_list(detectors)]
-        missing = sorted(set(dets) - {p.spec.detector for p in study})
+        names = {run_name(p.spec) for p in study} | {p.spec.detector for p in study}
+        dets = [canonical(d) for d in as_list(detectors)]
+        missing = sorted(set(dets) - names)
         if missing or not dets:
             raise ValueError(f"the study has no runs of {', '.join(missing) or '(no detector named)'}; its "
-                             f"detectors: {', '.join(sorted({p.spec.detector for p in study}))}")
-        part = [p for p in part if p.spec.detector in dets]
+                             f"detectors: {', '.join(sorted(names))}")
+        part = [p for p in part if p.spec.detector in dets or run_name(p.spec) in dets]
     return part
 
 

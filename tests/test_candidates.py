@@ -125,6 +125,30 @@ def test_a_score_variant_is_judged_against_the_runs_it_was_scored_from() -> None
     assert "| scored with knn_rotations=true | +1.1 | -0.1 | adopted |" in C.lines(rows)
 
 
+def test_a_variant_added_after_some_models_were_gone_is_judged_on_the_classes_it_could_measure() -> None:
+    """``rescore --record`` marks a run whose folder was gone ``no run folder``: those classes count as done
+    without a Δ (the page says how many), so the verdict does not wait for models that no longer exist."""
+    rows = study_rows()
+    for r in rows:
+        if C.settings_of(r) == ():
+            lost = r["dataset"] == "fashion-mnist" and r["cls"] < 3
+            v = ({"label": "components=-LGD", "roc_auc": None, "error": "no run folder"} if lost else
+                 {"label": "components=-LGD", "roc_auc": r["roc_auc"] + (0.02 if r["dataset"] == "cifar10-jpeg"
+                                                                          else -0.004)})
+            r["metrics_json"] = json.dumps({"score_variants": [v]})
+    by = {(r["dataset"], C.label(r["settings"])): r for r in C.comparisons(rows)}
+    guard = by[("fashion-mnist", "scored with components=-LGD")]
+    assert (guard["classes"], guard["gone"], guard["pairs"], guard["complete"]) == (7, 3, 7, True)
+    assert guard["delta"] == pytest.approx(-0.4)
+    verdict = {C.label(v["candidate"]): v["verdict"] for v in C.verdicts(C.comparisons(rows))}
+    assert verdict["scored with components=-LGD"] == "adopted"  # +2.0 / -0.4 on the 7 measurable classes
+    assert "| fashion-mnist | scored with components=-LGD | 7/10 (3 not measurable: model gone) |" in \
+        "\n".join(C.lines(rows))
+    rows[0]["metrics_json"] = json.dumps({})  # a class neither measured nor marked: still pending
+    verdict = {C.label(v["candidate"]): v["verdict"] for v in C.verdicts(C.comparisons(rows))}
+    assert verdict["scored with components=-LGD"] == "pending"
+
+
 def test_pairs_run_on_two_cpus_are_counted_and_the_cpus_named() -> None:
     rows = study_rows()
     for r in rows:  # Fashion-MNIST classes 0-3 of every setting on CPU A, the rest on CPU B; the half-width

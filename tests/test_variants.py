@@ -60,3 +60,37 @@ def test_a_bad_variant_stops_the_study_before_training(tmp_path: Path, capsys: p
     study.write_text('score_variants = [{ set = { epochs = 3 } }]\n', encoding="utf-8")
     assert main(["bench", "--config", str(study), "--db", str(tmp_path / "s.db"), "--dry-run"]) == 2
     assert "epochs is not a scoring setting" in capsys.readouterr().err
+
+
+def test_rescore_record_adds_a_variant_to_finished_runs_and_marks_lost_folders(bar_folder: Path, tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    """``adcgan rescore --db --record``: a recombination added to a study after its runs finished lands in
+    every run's metrics as if the study had declared it (same figure as ``adcgan rescore``); a run whose folder
+    is gone gets it as not measurable; a second call adds nothing."""
+    db = tmp_path / "s.db"
+    assert main(["bench", "--detectors", "adcgan", "--set", "variant=plus", "--datasets", "folder",
+                 "--data-dir", str(bar_folder), "--classes", "horizontal,vertical", "--db", str(db), "--preset",
+                 "smoke", "--num-threads", "1", "--quiet", "--out-root", str(tmp_path / "runs")]) == 0
+    store = Store(db)
+    kept, lost = sorted(store.rows("done"), key=lambda r: r["cls"])
+    store.close()
+    for f in Path(lost["run_dir"]).iterdir():
+        if f.name == "scores.csv":
+            f.unlink()
+    record = ["rescore", "--db", str(db), "--components=-LFE,-LFL", "--record"]
+    assert main([*record, "--out", str(tmp_path / "a.csv")]) == 0
+    assert "recorded 1 score variant(s)" in capsys.readouterr().err
+    store = Store(db)
+    by_cls = {r["cls"]: json.loads(r["metrics_json"])["score_variants"] for r in store.rows("done")}
+    store.close()
+    [got] = by_cls[kept["cls"]]
+    own = json.loads((Path(kept["run_dir"]) / "metrics.json").read_text(encoding="utf-8"))
+    [again] = study_auroc(kept["run_dir"], [(own["combine"]["mode"], "-LFE,-LFL")])
+    assert got["label"] == "components=-LFE,-LFL" and got["roc_auc"] == pytest.approx(again["roc_auc"])
+    assert own["score_variants"] == [got]
+    assert by_cls[lost["cls"]] == [{"label": "components=-LFE,-LFL", "components": "-LFE,-LFL", "roc_auc": None,
+                                    "error": "no run folder"}]
+    assert main([*record, "--out", str(tmp_path / "b.csv")]) == 0
+    assert "recorded 0 score variant(s)" in capsys.readouterr().err
+    assert main([*record, "--set", "knn_rotations=true", "--out", str(tmp_path / "c.csv")]) == 2
+    assert "--record stores --components recombinations" in capsys.readouterr().err

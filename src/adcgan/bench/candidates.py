@@ -112,10 +112,23 @@ def variant_groups(groups: Groups) -> Groups:
     return out
 
 
+def unmeasurable(groups: Groups) -> dict[tuple[str, Settings], set[int]]:
+    """The classes a score variant cannot be measured on: added to the study after the run's folder was
+    gone (``adcgan rescore --db --record`` marks them ``no run folder``)."""
+    out: dict[tuple[str, Settings], set[int]] = {}
+    for (ds, settings), runs in groups.items():
+        for c, v in ((c, v) for c, r in runs.items() for v in metrics_of(r).get("score_variants") or []):
+            if v.get("roc_auc") is None and v.get("error") == "no run folder":
+                out.setdefault((ds, settings + ((SCORED, v["label"]),)), set()).add(c)
+    return out
+
+
 def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (data set, settings): classes done, mean ROC-AUC (%), its base and the paired Δ (points).
-    A score variant's base is the run it was scored from."""
+    A score variant's base is the run it was scored from; its classes whose model was gone when it was added
+    (``gone``) count as done without a Δ."""
     groups = group_runs(rows)
+    gone_by = unmeasurable(groups)
     groups.update(variant_groups(groups))
     table = []
     for (ds, settings), runs in sorted(groups.items(), key=lambda kv: (kv[0][0] != TARGET, kv[0][0],
@@ -123,7 +136,8 @@ def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         present = {s for d, s in groups if d == ds}
         scored = bool(settings) and settings[-1][0] == SCORED
         base = settings[:-1] if scored else (base_of(settings, present) if settings else None)
-        row = {"dataset": ds, "settings": settings, "classes": len(runs), "of": n_classes(ds, runs),
+        gone = len(gone_by.get((ds, settings), ()))
+        row = {"dataset": ds, "settings": settings, "classes": len(runs), "of": n_classes(ds, runs), "gone": gone,
                "mean": 100 * mean(r["roc_auc"] for r in runs.values()), "base": base, "delta": None,
                "pairs": 0, "cross_cpu": 0,
                **{k: label_free_mean(runs, k) for k in LABEL_FREE}}
@@ -135,7 +149,7 @@ def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row["delta"] = mean(row["class_deltas"].values())
             row["pairs"] = len(pair)
             row["cross_cpu"] = sum(cpu_of(runs[c]) != cpu_of(base_runs[c]) for c in pair)
-            row["complete"] = len(pair) == row["of"] and len(runs) == row["of"]
+            row["complete"] = len(pair) + gone == row["of"] and len(runs) + gone == row["of"]
         table.append(row)
     return table
 
@@ -227,8 +241,6 @@ def _acc(v: float | None) -> str:
 
 NO_RUNS = ["No finished development run yet."]
 """The block's text before the first development run."""
-
-
 CHART = "plus_candidates.png"
 """The file name of :func:`chart`'s figure in a report folder."""
 
@@ -266,7 +278,8 @@ def lines(rows: list[dict[str, Any]], table: list[dict[str, Any]] | None = None,
            "| data set | settings | classes | mean ROC-AUC (%) | base | Δ vs base (points) | pairs on two CPUs "
            "| held-out rotation acc. (%) | held-out translation acc. (%) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in table:
-        out.append(f"| {r['dataset']} | {label(r['settings'])} | {r['classes']}/{r['of']} | {_pct(r['mean'])} | "
+        gone = f" ({r['gone']} not measurable: model gone)" if r.get("gone") else ""
+        out.append(f"| {r['dataset']} | {label(r['settings'])} | {r['classes']}/{r['of']}{gone} | {_pct(r['mean'])} | "
                    f"{'–' if r['base'] is None else label(r['base'])} | {_pct(r['delta'], True)} | "
                    f"{_cross(r)} | {_acc(r[LABEL_FREE[0]])} | {_acc(r[LABEL_FREE[1]])} |")
     out += ["", f"| candidate | {TARGET} Δ | {GUARD} Δ | verdict |", "|---|---|---|---|"]

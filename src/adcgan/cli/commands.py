@@ -76,9 +76,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     modes, comps = args.combine or ["mixed"], args.components or ["all"]
     if args.run:
-        if len(modes) > 1 or len(comps) > 1 or args.set:
+        if len(modes) > 1 or len(comps) > 1 or args.set or args.record:
             raise ValueError("--run takes one --combine and one --components and no --set (for one model: "
-                             "adcgan evaluate --model RUN --set KEY=VALUE); use --db for several")
+                             "adcgan evaluate --model RUN --set KEY=VALUE) and no --record; use --db for several")
         m = R.rescore_run(args.run, args.out, modes[0], comps[0], robust=not args.moment)
         print(f"rescore: {args.run} combine={modes[0]} components={','.join(m['combine']['components'])}: "
               f"ROC-AUC {m['roc_auc']:.4f} -> {args.out}", file=sys.stderr)
@@ -88,6 +88,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"study database {args.db} not found")
     if Path(args.out).exists():
         raise FileExistsError(f"{args.out} exists; choose another --out")
+    if args.record:
+        return _record(args)
     if args.set:
         rows = _reevaluate(args)
     else:
@@ -101,6 +103,26 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     if failed:
         print(f"rescore: {len(failed)} of {len(rows)} runs not rescored (the error column of {args.out} says why), "
               f"e.g. {failed[0]['hash']}: {failed[0]['error']}", file=sys.stderr)
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    """``rescore --db --record``: each --components recombination stored as a score variant of the runs."""
+    from adcgan.evaluation import rescore_db as RD
+
+    if args.set or args.moment or not args.components:
+        raise ValueError("--record stores --components recombinations (with the runs' own calibration): name "
+                         "--components, leave out --set and --moment")
+    if args.combine and len(args.combine) > 1:
+        raise ValueError("--record takes at most one --combine (default: each run's own)")
+    combine = {"combine": args.combine[0]} if args.combine else {}
+    rows = RD.record_study_variants(args.db, [{**combine, "components": c} for c in args.components])
+    RD.write_rows(Path(args.out), rows)
+    gone = sum(r["error"] == "no run folder" for r in rows)
+    failed = sum(bool(r["error"]) for r in rows) - gone
+    print(f"rescore: recorded {len(rows) - gone - failed} score variant(s) in {args.db}; {gone} marked not "
+          f"measurable (run folder gone); {failed} that do not apply (the error column of {args.out})",
+          file=sys.stderr)
     return 0
 
 

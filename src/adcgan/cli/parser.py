@@ -92,6 +92,9 @@ def _add_rescore(sub: Any) -> None:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="with --db: evaluate every run's saved model again under these scoring settings (a "
                         "network pass, no retraining; e.g. knn_rotations=true); reports go to OUT's stem + _runs/")
+    r.add_argument("--record", action="store_true",
+                   help="with --db: also store each --components recombination as a score variant of every "
+                        "finished run (the study page's candidates read them), where it is not there yet")
     r.add_argument("--out", required=True, help="--run: new report folder; --db: new CSV of per-run ROC-AUCs")
 
 

@@ -71,3 +71,61 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
+
+
+def record_study_variants(db: str | Path, variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each recombination ``variants`` (``{"components": ...}``, optionally ``"combine"``) recorded as a score
+    variant of every finished run that lacks it, as a study's ``score_variants`` would have recorded it at the
+    end of the run: in the database's ``metrics_json`` and the run folder's ``metrics.json``. A run whose folder
+    is gone gets the variant with ``roc_auc`` None and the error ``no run folder`` (the page then says which
+    classes cannot be measured). Rows of run identity + label + ROC-AUC (+ error) for what was added."""
+    import json
+
+    from adcgan.bench.store import Store
+    from adcgan.evaluation.variants import check_score_variants, measure_variants, variant_label
+
+    variants = check_score_variants(variants) or []
+    if any("set" in v for v in variants):
+        raise ValueError("--record stores recombinations of the stored components only; a scoring setting "
+                         "(--set) is a study's score_variants entry, measured as each run finishes")
+    store, out = Store(db), []
+    try:
+        for r in store.rows("done"):
+            metrics = json.loads(r.get("metrics_json") or "{}") or {}
+            have = {v.get("label") for v in metrics.get("score_variants") or []}
+            todo = [v for v in variants if variant_label(v) not in have]
+            if not todo:
+                continue
+            added = _measured(r, todo, measure_variants)
+            metrics["score_variants"] = [*(metrics.get("score_variants") or []), *added]
+            with store.tx() as c:
+                c.execute("UPDATE runs SET metrics_json=? WHERE hash=? AND status='done'",
+                          (json.dumps(metrics), r["hash"]))
+            out += [{**run_identity(r), "label": a["label"], "roc_auc": a.get("roc_auc"),
+                     "error": a.get("error", "")} for a in added]
+    finally:
+        store.close()
+    return out
+
+
+def _measured(row: dict[str, Any], todo: list[dict[str, Any]], measure: Any) -> list[dict[str, Any]]:
+    """The ``todo`` variants measured on a finished row's run folder (and added to its ``metrics.json``), or
+    marked ``no run folder``."""
+    import dataclasses
+    import json
+
+    from adcgan.evaluation.spec import RunSpec
+    from adcgan.evaluation.variants import variant_label
+    from adcgan.io.files import atomic_write_json
+
+    run_dir = Path(row.get("run_dir") or "")
+    if not row.get("run_dir") or not (run_dir / "scores.csv").is_file():
+        return [{"label": variant_label(v), **v, "roc_auc": None, "error": "no run folder"} for v in todo]
+    spec = dataclasses.replace(RunSpec.from_dict(json.loads(row["config_json"])), score_variants=todo)
+    added = measure(run_dir, spec, evaluate_saved=None, progress=False)
+    folder_metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    have = {v.get("label") for v in folder_metrics.get("score_variants") or []}
+    folder_metrics["score_variants"] = [*(folder_metrics.get("score_variants") or []),
+                                        *(a for a in added if a["label"] not in have)]
+    atomic_write_json(run_dir / "metrics.json", folder_metrics)
+    return added

@@ -92,5 +92,13 @@ def test_rescore_record_adds_a_variant_to_finished_runs_and_marks_lost_folders(b
                                     "error": "no run folder"}]
     assert main([*record, "--out", str(tmp_path / "b.csv")]) == 0
     assert "recorded 0 score variant(s)" in capsys.readouterr().err
+    (Path(kept["run_dir"]) / "scores.csv").write_text("id,label\nx,oops\n", encoding="utf-8")  # unreadable now
+    assert main(["rescore", "--db", str(db), "--components=-LFL", "--record", "--out", str(tmp_path / "d.csv")]) == 0
+    store = Store(db)
+    added = {r["cls"]: json.loads(r["metrics_json"])["score_variants"][-1] for r in store.rows("done")}
+    store.close()
+    assert added[kept["cls"]]["roc_auc"] is None and added[kept["cls"]].get("error") not in (None, "", "no run folder")
+    assert added[lost["cls"]]["error"] == "no run folder"
+    assert "0 score variant(s) in" in capsys.readouterr().err
     assert main([*record, "--set", "knn_rotations=true", "--out", str(tmp_path / "c.csv")]) == 2
     assert "--record stores --components recombinations" in capsys.readouterr().err

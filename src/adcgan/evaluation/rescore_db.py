@@ -122,7 +122,11 @@ def _measured(row: dict[str, Any], todo: list[dict[str, Any]], measure: Any) -> 
     if not row.get("run_dir") or not (run_dir / "scores.csv").is_file():
         return [{"label": variant_label(v), **v, "roc_auc": None, "error": "no run folder"} for v in todo]
     spec = dataclasses.replace(RunSpec.from_dict(json.loads(row["config_json"])), score_variants=todo)
-    added = measure(run_dir, spec, evaluate_saved=None, progress=False)
+    try:
+        added = measure(run_dir, spec, evaluate_saved=None, progress=False)
+    except (OSError, ValueError, KeyError) as exc:  # one unreadable run folder does not stop the others
+        return [{"label": variant_label(v), **v, "roc_auc": None, "error": f"{type(exc).__name__}: {exc}"}
+                for v in todo]
     folder_metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     have = {v.get("label") for v in folder_metrics.get("score_variants") or []}
     folder_metrics["score_variants"] = [*(folder_metrics.get("score_variants") or []),

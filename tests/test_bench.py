@@ -286,6 +286,17 @@ def test_cli_only_detectors_runs_a_part_beside_another_driver_and_withdraws_noth
         run_bench_command(build_parser().parse_args([*argv, "--only-detectors", "alad"]), runner=fake_runner)
 
 
+def test_a_part_run_on_a_new_database_plans_the_whole_study(tmp_path: Path) -> None:
+    cfg, db = tmp_path / "study.toml", tmp_path / "s.db"
+    cfg.write_text('detectors = ["ocsvm"]\ndatasets = ["mnist"]\npreset = "smoke"\n[[grid]]\nclasses = [1]\n'
+                   '[[grid]]\nstage = 1\nclasses = [2, 3]\n', encoding="utf-8")
+    argv = ["bench", "--config", str(cfg), "--db", str(db), "--quiet", "--stages", "1"]
+    assert run_bench_command(build_parser().parse_args(argv), runner=fake_runner) == 0
+    store = Store(db)
+    assert sorted((r["cls"], r["status"]) for r in store.rows()) == [(1, "pending"), (2, "done"), (3, "done")]
+    store.close()
+
+
 def test_cli_only_detectors_picks_a_variant(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     argv, db = _pending_study(tmp_path, 'datasets = ["mnist"]\npreset = "smoke"\nclasses = [1]\n'
                               'detectors = ["adcgan"]\nseeds = [0, 1]\n[[grid]]\n[[grid]]\nset = { variant = "plus" }\n')

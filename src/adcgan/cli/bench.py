@@ -244,6 +244,8 @@ def cmd_run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     executor = make_executor(m, runner, progress)
     store = Store(m["db"])
     try:
+        if len(planned) < len(study):  # a part run: the rest of the study is planned too, pending (`bench status`)
+            store.add_runs(study)
         counts = run_grid(store, planned, executor, out_root, not m.get("no_retry_failed"), progress,
                           study=[p.hash for p in study])
         if counts["running"] and store.recover_stale():  # a driver that died meanwhile: its runs are pending

@@ -176,3 +176,19 @@ def test_the_chart_is_drawn_only_once_a_candidate_has_a_base(tmp_path: Path) -> 
     only_defaults = [r for r in study_rows() if C.settings_of(r) == ()]
     assert not C.chart(tmp_path / "none.png", C.comparisons(only_defaults)) and not (tmp_path / "none.png").exists()
     assert C.chart(tmp_path / "c.png", C.comparisons(study_rows())) and (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_the_base_runs_component_table_averages_each_component_by_hand() -> None:
+    from adcgan.bench.candidate_components import component_lines, component_means
+
+    comps = {0: {"LGR": 0.50, "KNN": 0.70, "ROT": 0.80}, 1: {"LGR": 0.40, "KNN": 0.80, "ROT": 0.60, "TRN": 0.9}}
+    rows = [row("cifar10-jpeg", s, c, 0.6, metrics_json=json.dumps({"component_auroc": comps[c]}))
+            for s in ((), (("critic_width", 0.5),), (("see_edges", True),)) for c in (0, 1)]
+    table = component_means(rows)  # the see_edges runs are a candidate, not a base: left out
+    assert [(t["dataset"], t["settings"], t["classes"]) for t in table] == [
+        ("cifar10-jpeg", (), 2), ("cifar10-jpeg", (("critic_width", 0.5),), 2)]
+    assert table[0]["means"] == pytest.approx({"LGR": 45.0, "KNN": 75.0, "ROT": 70.0, "TRN": 90.0})
+    text = "\n".join(component_lines(rows))
+    assert "| data set | settings | classes | LGR | KNN | ROT | TRN |" in text
+    assert "| cifar10-jpeg | defaults | 2 | 45.0 | 75.0 | 70.0 | 90.0 |" in text
+    assert component_lines([]) == []

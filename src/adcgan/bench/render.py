@@ -262,6 +262,7 @@ def render_report(db: str | Path, out: str | Path, pages: list[str | Path] | Non
     """
     from adcgan.bench import candidates
     from adcgan.bench import table1 as paper_layout
+    from adcgan.bench.candidate_components import component_lines
 
     out = Path(out)
     rows, t1, t3, t4, lines = study_tables(db)
@@ -281,12 +282,12 @@ def render_report(db: str | Path, out: str | Path, pages: list[str | Path] | Non
     plus_chart = out / candidates.CHART if candidates.chart(out / candidates.CHART, plus_table) else None
     if plus_chart:
         lines += ["", "## adcgan+ candidates (issue 24's rule)", "",
-                  *candidates.lines(rows, plus_table, candidates.CHART)]
+                  *candidates.lines(rows, plus_table, candidates.CHART), *component_lines(rows)]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for page in pages or []:
         blocks = paper_layout.page_blocks(rows, t3, out, Path(page))
-        plus_lines = (candidates.lines(rows, plus_table, os.path.relpath(plus_chart, Path(page).parent))
-                      if plus_chart else candidates.NO_RUNS)
+        plus_lines = ([*candidates.lines(rows, plus_table, os.path.relpath(plus_chart, Path(page).parent)),
+                       *component_lines(rows)] if plus_chart else candidates.NO_RUNS)
         fill_blocks(Path(page), {**blocks, "plus-candidates": plus_lines})
     return {"runs": len(rows), "table1": len(t1), "table3": len(t3), "table4": len(t4), "charts": charts,
             "results": str(out / "results.md")}

@@ -82,7 +82,7 @@ def record_study_variants(db: str | Path, variants: list[dict[str, Any]]) -> lis
     import json
 
     from adcgan.bench.store import Store
-    from adcgan.evaluation.variants import check_score_variants, measure_variants, variant_label
+    from adcgan.evaluation.variants import check_score_variants, variant_label
 
     variants = check_score_variants(variants) or []
     if any("set" in v for v in variants):
@@ -96,7 +96,7 @@ def record_study_variants(db: str | Path, variants: list[dict[str, Any]]) -> lis
             todo = [v for v in variants if variant_label(v) not in have]
             if not todo:
                 continue
-            added = _measured(r, todo, measure_variants)
+            added = _measured(r, todo)
             metrics["score_variants"] = [*(metrics.get("score_variants") or []), *added]
             with store.tx() as c:
                 c.execute("UPDATE runs SET metrics_json=? WHERE hash=? AND status='done'",
@@ -108,14 +108,14 @@ def record_study_variants(db: str | Path, variants: list[dict[str, Any]]) -> lis
     return out
 
 
-def _measured(row: dict[str, Any], todo: list[dict[str, Any]], measure: Any) -> list[dict[str, Any]]:
+def _measured(row: dict[str, Any], todo: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ``todo`` variants measured on a finished row's run folder (and added to its ``metrics.json``), or
     marked ``no run folder``."""
     import dataclasses
     import json
 
     from adcgan.evaluation.spec import RunSpec
-    from adcgan.evaluation.variants import variant_label
+    from adcgan.evaluation.variants import measure_variants, variant_label
     from adcgan.io.files import atomic_write_json
 
     run_dir = Path(row.get("run_dir") or "")
@@ -123,7 +123,7 @@ def _measured(row: dict[str, Any], todo: list[dict[str, Any]], measure: Any) -> 
         return [{"label": variant_label(v), **v, "roc_auc": None, "error": "no run folder"} for v in todo]
     spec = dataclasses.replace(RunSpec.from_dict(json.loads(row["config_json"])), score_variants=todo)
     try:
-        added = measure(run_dir, spec, evaluate_saved=None, progress=False)
+        added = measure_variants(run_dir, spec, evaluate_saved=None, progress=False)
     except (OSError, ValueError, KeyError) as exc:  # one unreadable run folder does not stop the others
         return [{"label": variant_label(v), **v, "roc_auc": None, "error": f"{type(exc).__name__}: {exc}"}
                 for v in todo]

@@ -115,8 +115,7 @@ def _measured(row: dict[str, Any], todo: list[dict[str, Any]]) -> list[dict[str,
     import json
 
     from adcgan.evaluation.spec import RunSpec
-    from adcgan.evaluation.variants import measure_variants, variant_label
-    from adcgan.io.files import atomic_write_json
+    from adcgan.evaluation.variants import measure_variants, record_variants, variant_label
 
     run_dir = Path(row.get("run_dir") or "")
     if not row.get("run_dir") or not (run_dir / "scores.csv").is_file():
@@ -128,8 +127,7 @@ def _measured(row: dict[str, Any], todo: list[dict[str, Any]]) -> list[dict[str,
         return [{"label": variant_label(v), **v, "roc_auc": None, "error": f"{type(exc).__name__}: {exc}"}
                 for v in todo]
     folder_metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    have = {v.get("label") for v in folder_metrics.get("score_variants") or []}
-    folder_metrics["score_variants"] = [*(folder_metrics.get("score_variants") or []),
-                                        *(a for a in added if a["label"] not in have)]
-    atomic_write_json(run_dir / "metrics.json", folder_metrics)
+    kept = folder_metrics.get("score_variants") or []
+    have = {v.get("label") for v in kept}
+    record_variants(run_dir, folder_metrics, [*kept, *(a for a in added if a["label"] not in have)])
     return added
